@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Install the Debian packages a ksmpart build or test run needs, only if missing.
+# Usage: scripts/deps.sh GROUP...   (groups: kernel vm user)
+set -euo pipefail
+
+declare -A group=(
+	[kernel]="build-essential bc bison flex libelf-dev libssl-dev cpio xz-utils kmod ccache git python3 rsync libnuma-dev"
+	[vm]="qemu-system-x86 busybox-static cpio gzip"
+	[user]="build-essential cmake pkg-config libgtest-dev libgmock-dev libcli11-dev libcap-dev python3"
+)
+
+want=()
+for g in "$@"; do
+	[[ -n ${group[$g]+x} ]] || { echo "deps.sh: unknown group '$g'" >&2; exit 2; }
+	want+=(${group[$g]})
+done
+
+missing=()
+for p in $(printf '%s\n' "${want[@]}" | sort -u); do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+done
+((${#missing[@]})) || exit 0
+
+echo "deps.sh: installing ${missing[*]}"
+sudo=""
+[[ $(id -u) -eq 0 ]] || sudo=sudo
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
