@@ -23,7 +23,8 @@ export CCACHE_DIR=${KSMPART_CCACHE_DIR:-$HOME/.cache/ksmpart/ccache}
 export CCACHE_BASEDIR=$top CCACHE_NOHASHDIR=1 CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-8G}
 # Fixed build identity: reproducible images and ccache hits for init/version.c.
 export KBUILD_BUILD_TIMESTAMP="2025-01-01" KBUILD_BUILD_USER=ksmpart KBUILD_BUILD_HOST=ksmpart
-kmake=(make -C "$tree" O="$out" -j"$(nproc)" CC="ccache gcc" HOSTCC="ccache gcc")
+# LOCALVERSION= keeps setlocalversion from appending "+" for a git tree.
+kmake=(make -C "$tree" O="$out" -j"$(nproc)" LOCALVERSION= CC="ccache gcc" HOSTCC="ccache gcc")
 
 # Reconfigure only when a fragment changed; an unchanged .config keeps the
 # build incremental.
