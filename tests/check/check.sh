@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# `make check` after everything is built: host suites, then one boot of the
+# debug kernel running every VM suite, then the summary (tests/check/report.py).
+# Exits non-zero on any failed test, kernel splat, timeout or guest crash.
+set -uo pipefail
+top=$(cd "$(dirname "$0")/../.." && pwd)
+build=${KSMPART_BUILD:-$top/build}
+results=$build/check/results
+rm -rf "$results"
+mkdir -p "$results"
+
+echo "# ===== host suites"
+"$top/tests/harness/selftest.sh" 2>&1 | tee "$results/harness.tap"
+echo "${PIPESTATUS[0]}" >"$results/harness.status"
+for t in "$build"/user/tests/unit/*_test; do
+	[[ -x $t ]] || continue
+	"$t" --gtest_output="xml:$results/$(basename "$t").xml"
+	echo $? >"$results/$(basename "$t").status"
+done
+
+echo "# ===== VM suites (debug kernel)"
+fails=()
+"$top/tests/vm/run" --debug --timeout "${KSMPART_CHECK_TIMEOUT:-3000}" \
+	--log "$build/check/console.log" -- "$top/tests/check/guest-suites.sh" "$build" "$results"
+case $? in
+0) ;;
+123) fails+=("VM: the guest stopped without reporting (panic?), see build/check/console.log") ;;
+124) fails+=("VM: timeout, see build/check/console.log") ;;
+125) fails+=("VM: kernel splat in build/check/console.log") ;;
+*) fails+=("VM: suite runner failed") ;;
+esac
+
+args=()
+for f in "${fails[@]}"; do args+=(--fail "$f"); done
+exec "$top/tests/check/report.py" "$results" "${args[@]}"

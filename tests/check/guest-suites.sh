@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Inside the VM: run every test suite of `make check`, one after the other.
+# Each suite's output goes to the console and to RESULTS/NAME.tap (TAP) or
+# RESULTS/NAME.xml (GoogleTest); its exit status to RESULTS/NAME.status.
+# tests/check/report.py reads them back on the host.
+# Usage: guest-suites.sh BUILD_DIR RESULTS_DIR
+set -uo pipefail
+top=$(cd "$(dirname "$0")/../.." && pwd)
+build=${1:?usage: guest-suites.sh BUILD_DIR RESULTS_DIR}
+results=${2:?usage: guest-suites.sh BUILD_DIR RESULTS_DIR}
+mkdir -p "$results"
+
+echo "# kernel $(uname -r), $(nproc) vCPU, $(awk '/MemTotal/ {print $2 " kB"}' /proc/meminfo)"
+
+tap_suite() {
+	local name=$1
+	shift
+	echo "# ===== suite $name: $*"
+	"$@" 2>&1 | tee "$results/$name.tap"
+	echo "${PIPESTATUS[0]}" >"$results/$name.status"
+}
+
+gtest_suite() {
+	local name=$1
+	shift
+	echo "# ===== suite $name: $*"
+	"$@" --gtest_output="xml:$results/$name.xml" 2>&1
+	echo "$?" >"$results/$name.status"
+}
+
+for t in "$build"/tests/kselftest/*; do
+	[[ -x $t ]] && tap_suite "kselftest-$(basename "$t")" "$t"
+done
+for t in "$build"/user/tests/vm/*_vmtest; do
+	[[ -x $t ]] && gtest_suite "$(basename "$t")" "$t"
+done
+tap_suite upstream-ksm "$top/tests/upstream/ksm-selftests.sh" "$build/selftests/mm" \
+	"${KSMPART_UPSTREAM_SIZE_MIB:-100}"
+exit 0

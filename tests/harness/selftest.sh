@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Tests of the test harness itself (TAP): the splat scanner, the result
+# summariser, and the VM runner's exit status and argument passing against the
+# debug kernel. Usage: selftest.sh
+set -uo pipefail
+top=$(cd "$(dirname "$0")/../.." && pwd)
+fx=$top/tests/harness/fixtures
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+n=0 failed=0
+check() { # check DESCRIPTION EXPECTED ACTUAL
+	n=$((n + 1))
+	if [[ $2 == "$3" ]]; then
+		echo "ok $n $1"
+	else
+		echo "not ok $n $1"
+		echo "#   expected: $2"
+		echo "#   actual:   $3"
+		failed=1
+	fi
+}
+
+summary_of() { # the closing line report.py prints for these fixture files
+	rm -rf "$tmp/r" && mkdir "$tmp/r" && cp "$@" "$tmp/r/"
+	"$top/tests/check/report.py" "$tmp/r" | tail -n 1
+}
+
+echo "TAP version 13"
+echo "1..11"
+
+# A real console log of the debug kernel booting and running a command, kept
+# from a clean run, must not be flagged; each kind of splat must be.
+"$top/tests/vm/splat-scan" "$fx/clean-boot.log" 2>/dev/null
+check "splat-scan: clean debug boot log passes" 0 $?
+for kind in warn kasan lockdep hung panic; do
+	"$top/tests/vm/splat-scan" "$fx/$kind.log" 2>/dev/null
+	check "splat-scan: $kind splat is caught" 1 $?
+done
+
+check "report: TAP subtests, skips and a failed parent" \
+	"2 passed, 2 failed, 2 skipped" "$(summary_of "$fx/report-mixed.tap")"
+check "report: a suite that stops short of its plan fails" \
+	"1 passed, 1 failed, 0 skipped" "$(summary_of "$fx/report-crashed.tap")"
+check "report: GoogleTest XML" \
+	"1 passed, 1 failed, 1 skipped" "$(summary_of "$fx/report-gtest.xml")"
+
+# The runner returns the guest command's own status and passes its arguments
+# through unchanged (quoting, spaces).
+"$top/tests/vm/run" --debug --timeout 300 -- /bin/sh -c 'exit 3' >/dev/null
+check "vm/run: guest 'exit 3' exits 3" 3 $?
+"$top/tests/vm/run" --debug --timeout 300 -- /bin/sh -c '[ "$1" = "a b" ] && [ "$2" = "\$x" ]' sh 'a b' '$x' >/dev/null
+check "vm/run: arguments arrive intact" 0 $?
+
+exit $failed
