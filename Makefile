@@ -1,0 +1,80 @@
+# ksmpart: one entry point.
+#   make          build everything (release kernel, user space, tests) and run the demo
+#   make check    build the debug kernel and run every test suite; ends with "N passed, N failed"
+# See README.md for the rest (make help).
+
+BUILD ?= $(CURDIR)/build
+export KSMPART_BUILD := $(BUILD)
+
+TREE := $(BUILD)/linux
+HEADERS := $(BUILD)/kernel-headers/usr/include
+SELFTESTS := $(BUILD)/selftests/mm
+KSELFTEST_SRCS := $(wildcard tests/kselftest/*.c)
+KSELFTESTS := $(patsubst tests/kselftest/%.c,$(BUILD)/tests/kselftest/%,$(KSELFTEST_SRCS))
+VM_FLAVOUR ?= release
+
+.NOTPARALLEL:
+.PHONY: all demo check deps kernel-tree export-patches kernel-release kernel-debug \
+	headers selftests kselftests user shell shell-debug clean help
+
+all: deps kernel-release user selftests kselftests demo
+
+help:
+	@sed -n 's/^## //p' $(MAKEFILE_LIST)
+
+## make                 build everything and run the demo (release kernel)
+## make check           debug kernel + all test suites (host and VM)
+## make demo            boot the release kernel and run the demo
+## make shell           interactive shell in the VM (make shell-debug: debug kernel)
+## make kernel-tree     build/linux as git: pinned source + kernel/patches/ as commits
+## make export-patches  write build/linux's commits back to kernel/patches/
+## make kernel-release  build the release kernel (make kernel-debug: the debug one)
+## make user            libksmpart, ksmpart-tool and their tests (CMake)
+## make clean           remove build/ (the ccache in ~/.cache/ksmpart stays)
+
+deps:
+	@scripts/deps.sh kernel vm user
+
+kernel-tree:
+	@kernel/scripts/prepare-tree.sh
+
+export-patches:
+	@kernel/scripts/export-patches.sh
+
+kernel-release kernel-debug: kernel-tree
+	@kernel/scripts/build.sh $(@:kernel-%=%)
+
+# User-space view of the patched kernel's UAPI, for the selftests.
+headers: kernel-tree
+	@$(MAKE) -s -C $(TREE) O=$(BUILD)/kernel-headers headers_install
+
+selftests: headers
+	@mkdir -p $(SELFTESTS)
+	@$(MAKE) -s -C $(TREE)/tools/testing/selftests/mm OUTPUT=$(SELFTESTS) \
+		KHDR_INCLUDES="-isystem $(HEADERS)" $(SELFTESTS)/ksm_tests $(SELFTESTS)/ksm_functional_tests
+
+kselftests: headers $(KSELFTESTS)
+
+$(BUILD)/tests/kselftest/%: tests/kselftest/%.c $(wildcard tests/kselftest/*.h) $(HEADERS)/linux/ksmpart.h
+	@mkdir -p $(@D)
+	$(CC) -O2 -g -Wall -Werror -isystem $(HEADERS) -I$(TREE)/tools/testing/selftests \
+		-o $@ $<
+
+user:
+	@cmake -S . -B $(BUILD)/user -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(BUILD)/user -j$$(nproc)
+
+demo: kernel-release selftests
+	tests/vm/run --release --timeout 600 -- $(CURDIR)/demo/demo.sh $(BUILD)
+
+check: deps kernel-debug user selftests kselftests
+	@tests/check/check.sh
+
+shell: kernel-$(VM_FLAVOUR)
+	tests/vm/run --$(VM_FLAVOUR) --shell
+
+shell-debug:
+	@$(MAKE) shell VM_FLAVOUR=debug
+
+clean:
+	rm -rf $(BUILD)
