@@ -3,11 +3,23 @@
  * ksmpart: partitioned, synchronous KSM.
  *
  * The user-space ABI of the ksm_open/ksm_merge/ksm_unmerge/ksm_leave system
- * calls; see docs/abi.md. Shared verbatim by the kernel (include/uapi/linux/)
- * and by user space.
+ * calls; see docs/abi.md, which is the normative description of every
+ * constant and structure below. Shared verbatim by the kernel
+ * (include/uapi/linux/) and by user space.
+ *
+ *   int     ksm_open(const char *name, unsigned int flags, umode_t mode);
+ *   ssize_t ksm_merge(int fd, int pidfd, const struct iovec *vec,
+ *                     size_t vlen, struct ksm_merge_result *res,
+ *                     unsigned int flags);
+ *   ssize_t ksm_unmerge(int fd, int pidfd, const struct iovec *vec,
+ *                       size_t vlen, unsigned int flags);
+ *   int     ksm_leave(int fd, int pidfd, unsigned int flags);
  */
 #ifndef _UAPI_LINUX_KSMPART_H
 #define _UAPI_LINUX_KSMPART_H
+
+#include <linux/types.h>
+#include <linux/ioctl.h>
 
 /*
  * System call numbers: the next free ones after mseal (462) in both the x86_64
@@ -18,5 +30,91 @@
 #define __NR_ksm_merge		464
 #define __NR_ksm_unmerge	465
 #define __NR_ksm_leave		466
+
+/*
+ * Partition names: 1..KSM_NAME_MAX bytes from [A-Za-z0-9._:@-], not starting
+ * with '.', NUL-terminated. Names are scoped to the caller's IPC namespace.
+ */
+#define KSM_NAME_MAX		255
+
+/* ksm_open() flags. Any other bit is rejected with EINVAL. */
+#define KSM_OPEN_CREATE		0x01U /* create if it does not exist */
+#define KSM_OPEN_EXCL		0x02U /* with CREATE: fail if it exists */
+#define KSM_OPEN_CLOEXEC	0x04U /* set FD_CLOEXEC on the new fd */
+/*
+ * KSM_OPEN_ZERO_PAGES (creation only): merge zero-filled pages with the shared
+ * zero page. Planned (issue 4); rejected with EINVAL until implemented.
+ */
+#define KSM_OPEN_ZERO_PAGES	0x08U
+
+/*
+ * Value for the pidfd argument of ksm_merge/ksm_unmerge/ksm_leave naming the
+ * calling process. Equal to PIDFD_SELF (PIDFD_SELF_THREAD), added upstream
+ * after 6.12; outside the fd and errno ranges, and deliberately not -1.
+ */
+#define KSM_PIDFD_SELF		(-10000)
+
+/*
+ * Result of ksm_merge(), size-versioned.
+ *
+ * @size is the only input: the caller sets it to sizeof(struct
+ * ksm_merge_result) as it knows it (at least KSM_MERGE_RESULT_SIZE_VER0). The
+ * kernel writes min(@size, its own size) bytes and stores that value in
+ * @size; bytes beyond it are left untouched. Fields are only ever appended.
+ *
+ * All page counts are in base pages (PAGE_SIZE) touched by the processed part
+ * of the ranges, each range counted separately:
+ *   touched = pages_scanned + pages_absent + pages_skipped
+ *   pages_scanned = pages_merged + pages_already_shared + zero_pages_merged +
+ *                   pages_unshared + pages_failed
+ */
+struct ksm_merge_result {
+	__u32 size;			/* in: caller's size; out: bytes written */
+	__u32 flags;			/* out: KSM_MERGE_RESULT_* */
+	__aligned_u64 pages_scanned;	/* private anon pages examined */
+	__aligned_u64 pages_merged;	/* newly deduplicated in this partition */
+	__aligned_u64 pages_already_shared; /* already merged in this partition */
+	__aligned_u64 zero_pages_merged; /* replaced by the zero page (issue 4) */
+	__aligned_u64 pages_unshared;	/* no duplicate yet: kept as candidate */
+	__aligned_u64 pages_failed;	/* eligible, not merged this time */
+	__aligned_u64 pages_absent;	/* mergeable VMA, no anon page mapped */
+	__aligned_u64 pages_skipped;	/* hole, incompatible/PROT_NONE VMA */
+};
+
+#define KSM_MERGE_RESULT_SIZE_VER0	72 /* sizeof first published struct */
+
+/* ksm_merge_result.flags */
+#define KSM_MERGE_RESULT_JOINED	0x01U /* target joined during this call */
+
+/*
+ * Statistics of a partition: PLANNED (issue 4), provisional until that issue
+ * lands; layout and numbers may still change.
+ *
+ * ioctl(fd, KSM_IOC_GET_STATS, &stats) on a partition fd. The kernel takes
+ * the caller's struct size from _IOC_SIZE(cmd) (at least
+ * KSM_PARTITION_STATS_SIZE_VER0) and writes min(that, its own size) bytes.
+ */
+struct ksm_partition_stats {
+	__aligned_u64 id;		/* unique for the boot, never 0 */
+	__u32 flags;			/* KSM_OPEN_ZERO_PAGES if set */
+	__u32 members;			/* member mms */
+	__aligned_u64 pages_shared;	/* KSM pages of this partition */
+	__aligned_u64 pages_sharing;	/* additional mappings of them */
+	__aligned_u64 zero_pages;	/* KSM-placed zero pages mapped */
+	__aligned_u64 pages_unshared;	/* candidates currently held */
+	__aligned_u64 merge_calls;
+	__aligned_u64 unmerge_calls;
+	__aligned_u64 leave_calls;
+	__aligned_u64 pages_scanned;	/* cumulative ksm_merge_result sums */
+	__aligned_u64 pages_merged;
+	__aligned_u64 pages_skipped;
+	__aligned_u64 merge_time_ns;	/* CPU time spent in ksm_merge */
+	__aligned_u64 metadata_bytes;	/* rmap items, as general_profit */
+};
+
+#define KSM_PARTITION_STATS_SIZE_VER0	112
+
+#define KSM_IOC_MAGIC		0xB9
+#define KSM_IOC_GET_STATS	_IOR(KSM_IOC_MAGIC, 0x01, struct ksm_partition_stats)
 
 #endif /* _UAPI_LINUX_KSMPART_H */
