@@ -13,6 +13,7 @@ KSELFTEST_SRCS := $(wildcard tests/kselftest/*.c)
 KSELFTESTS := $(patsubst tests/kselftest/%.c,$(BUILD)/tests/kselftest/%,$(KSELFTEST_SRCS))
 VM_FLAVOUR ?= release
 
+MAKEFLAGS += --no-print-directory
 .NOTPARALLEL:
 .PHONY: all demo check deps kernel-tree export-patches kernel-release kernel-debug \
 	headers selftests kselftests user shell shell-debug clean help

@@ -110,7 +110,7 @@ def main():
             suite.failed.append(f"exited with status {rc}")
         suites.append(suite)
     if args.fail:
-        extra = Suite("harness")
+        extra = Suite("vm")
         extra.failed.extend(args.fail)
         suites.append(extra)
 

@@ -37,7 +37,11 @@ done
 # ksm_functional_tests speaks TAP itself: fold it in as a subtest so its
 # points are counted one by one.
 n=$((n + 1))
-"$dir/ksm_functional_tests" 2>&1 | sed 's/^/    /'
+# It re-executes itself as ./ksm_functional_tests, so it must run from its
+# own directory (otherwise the exec fails and the child runs the remaining
+# tests a second time). Line-buffered, so fork()ed children do not flush
+# copies of the parent's unwritten output.
+(cd "$dir" && stdbuf -oL ./ksm_functional_tests) 2>&1 | sed 's/^/    /'
 rc=${PIPESTATUS[0]}
 if [[ $rc -eq 0 ]]; then
 	echo "ok $n ksm_functional_tests"
