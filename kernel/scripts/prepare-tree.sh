@@ -27,6 +27,8 @@ extract() {
 	# Debian's packaging repository); drop that stanza so git sees the source.
 	sed -i -e '/^# Debian packaging: ignore everything/,/^!\/debian\/$/d' "$tree/.gitignore"
 	git init -q "$tree"
+	# A repack of the 1.7 GB base would cost minutes of CPU for nothing.
+	git_tree config gc.auto 0
 	git_tree add -A
 	git_tree -c user.name=ksmpart -c user.email=ksmpart@localhost \
 		commit -q -m "Debian $LINUX_SOURCE_PACKAGE $version" \
