@@ -38,5 +38,6 @@ if [[ ! -f $out/.config || $(cat "$out/.ksmpart-fragments" 2>/dev/null) != "$wan
 	"$top/kernel/scripts/check-config.sh" "$out/.config" "${fragments[@]}"
 	echo "$want" >"$out/.ksmpart-fragments"
 fi
-"${kmake[@]}" -s bzImage
+# KSMPART_TARGETS: other make targets, e.g. single objects for a quick compile check.
+"${kmake[@]}" -s ${KSMPART_TARGETS:-bzImage}
 echo "build.sh: $out/arch/x86/boot/bzImage ($(cat "$out/include/config/kernel.release"))"

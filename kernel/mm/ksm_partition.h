@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * KSM partitions: the interface between the partition object, its names and
+ * system calls (mm/ksm_partition.c) and the merge engine
+ * (mm/ksm_partition_merge.c, built as part of mm/ksm.c).
+ */
+#ifndef _MM_KSM_PARTITION_H
+#define _MM_KSM_PARTITION_H
+
+#include <linux/hash.h>
+#include <linux/list.h>
+#include <linux/mutex.h>
+#include <linux/rbtree.h>
+#include <linux/rcupdate.h>
+#include <linux/refcount.h>
+#include <linux/spinlock.h>
+#include <linux/types.h>
+#include <linux/uidgid.h>
+#include <linux/workqueue.h>
+#include <linux/xarray.h>
+#include <uapi/linux/ksmpart.h>
+
+struct ipc_namespace;
+struct mm_struct;
+
+/**
+ * struct ksm_partition - a KSM security domain
+ * @id: unique for the boot, never 0
+ * @name: NUL-terminated name, or NULL for an anonymous partition
+ * @ipc_ns: IPC namespace @name is looked up in (pinned while named)
+ * @uid: owner, the creator's fsuid
+ * @gid: owner group, the creator's fsgid
+ * @mode: permission bits (0666 at most), as given to ksm_open()
+ * @flags: KSM_OPEN_* creation flags that stay with the partition
+ * @name_node: link in the list of named partitions
+ * @users: open files plus member mms; the name is findable while non-zero
+ * @lock: serialises everything below except the member list
+ * @stable_tree: KSM pages of this partition, as global KSM's stable tree
+ * @candidates: hash table (by checksum) of pages without a duplicate yet
+ * @candidate_bits: log2 of the number of buckets in @candidates
+ * @pages_shared: KSM pages in @stable_tree
+ * @pages_sharing: additional mappings of them
+ * @pages_unshared: entries in @candidates
+ * @rmap_items: rmap items allocated for members
+ * @stable_node_chains: stable node chains in @stable_tree
+ * @stable_node_dups: stable node dups hanging off those chains
+ * @members_lock: protects @members and @nr_members
+ * @members: struct ksm_member of every member mm
+ * @nr_members: number of entries in @members
+ * @all_node: link in the list of all partitions (hot-remove, run=2)
+ * @release_work: retries freeing stable nodes still mapped at teardown
+ * @release_delay: current retry interval of @release_work, in jiffies
+ */
+struct ksm_partition {
+	u64 id;
+	char *name;
+	struct ipc_namespace *ipc_ns;
+	kuid_t uid;
+	kgid_t gid;
+	umode_t mode;
+	unsigned int flags;
+	struct list_head name_node;
+	refcount_t users;
+
+	struct mutex lock;		/* trees, candidates, member items */
+	struct rb_root stable_tree;
+	struct hlist_head *candidates;
+	unsigned int candidate_bits;
+	unsigned long pages_shared;
+	unsigned long pages_sharing;
+	unsigned long pages_unshared;
+	unsigned long rmap_items;
+	unsigned long stable_node_chains;
+	unsigned long stable_node_dups;
+
+	spinlock_t members_lock;	/* @members, @nr_members */
+	struct list_head members;
+	unsigned int nr_members;
+
+	struct list_head all_node;
+	struct delayed_work release_work;
+	unsigned long release_delay;
+};
+
+/**
+ * struct ksm_member - membership of one mm in one partition
+ * @mm: the member; mm->ksm_member points back here
+ * @part: the partition, referenced (one of @part->users)
+ * @items: rmap items of @mm in @part, indexed by virtual page number
+ * @node: link in @part->members
+ * @rcu: frees the member; mm->ksm_member is read under RCU
+ */
+struct ksm_member {
+	struct mm_struct *mm;
+	struct ksm_partition *part;
+	struct xarray items;
+	struct list_head node;
+	struct rcu_head rcu;
+};
+
+/* mm/ksm_partition.c */
+void ksm_partition_get(struct ksm_partition *part);
+void ksm_partition_put(struct ksm_partition *part);
+void ksm_partition_free(struct ksm_partition *part);
+
+/* mm/ksm_partition_merge.c */
+int ksm_partition_init_tree(struct ksm_partition *part);
+void ksm_partition_release_tree(struct ksm_partition *part);
+int ksm_partition_join(struct ksm_partition *part, struct mm_struct *mm,
+		       bool *joined);
+int ksm_partition_merge_range(struct ksm_partition *part,
+			      struct mm_struct *mm, unsigned long start,
+			      size_t len, struct ksm_merge_result *res,
+			      size_t *done);
+int ksm_partition_unmerge_range(struct ksm_partition *part,
+				struct mm_struct *mm, unsigned long start,
+				size_t len, size_t *done);
+int ksm_partition_leave(struct ksm_partition *part, struct mm_struct *mm);
+int ksm_partitions_unmerge_all(void);
+
+#endif /* _MM_KSM_PARTITION_H */
