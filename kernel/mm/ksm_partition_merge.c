@@ -330,15 +330,49 @@ static void member_link(struct ksm_member *member)
 	WRITE_ONCE(member->mm->ksm_member, member);
 }
 
+/*
+ * Drop a new member's global KSM state now rather than at ksmd's next pass,
+ * so that its counters and the global ones are right at once. Its pages
+ * are unmerged and its VMAs not mergeable any more.
+ */
+static void leave_global_ksm(struct mm_struct *mm)
+{
+	struct ksm_mm_slot *mm_slot;
+	struct mm_slot *slot;
+
+	mutex_lock(&ksm_thread_mutex);
+	spin_lock(&ksm_mmlist_lock);
+	slot = mm_slot_lookup(mm_slots_hash, mm);
+	spin_unlock(&ksm_mmlist_lock);
+	if (!slot)
+		goto out;
+	mm_slot = mm_slot_entry(slot, struct ksm_mm_slot, slot);
+	remove_trailing_rmap_items(&mm_slot->rmap_list);
+	if (ksm_scan.mm_slot == mm_slot) {
+		/* ksmd's cursor: ksmd reaps it, finding nothing mergeable */
+		ksm_scan.rmap_list = &mm_slot->rmap_list;
+		goto out;
+	}
+	spin_lock(&ksm_mmlist_lock);
+	hash_del(&slot->hash);
+	list_del(&slot->mm_node);
+	spin_unlock(&ksm_mmlist_lock);
+	mm_slot_free(mm_slot_cache, mm_slot);
+	clear_bit(MMF_VM_MERGEABLE, &mm->flags);
+	mmdrop(mm);
+out:
+	mutex_unlock(&ksm_thread_mutex);
+}
+
 /**
  * ksm_partition_join - make @mm a member of @part unless it is one already
  * @part: the partition
  * @mm: the target, referenced
  * @joined: set to true if @mm joined now
  *
- * Joining takes the mm out of global KSM: its KSM pages are unmerged and
- * VM_MERGEABLE and MMF_VM_MERGE_ANY cleared, on whole VMAs. ksmd reaps the
- * mm's slot on its next pass, finding nothing mergeable.
+ * Joining takes the mm out of global KSM: its KSM pages are unmerged,
+ * VM_MERGEABLE and MMF_VM_MERGE_ANY cleared, on whole VMAs, and its slot
+ * and rmap items on ksmd's list dropped.
  *
  * Return: 0, -EBUSY if @mm is a member of another partition, -EINTR,
  * -ERESTARTSYS or -ENOMEM.
@@ -347,6 +381,7 @@ int ksm_partition_join(struct ksm_partition *part, struct mm_struct *mm,
 		       bool *joined)
 {
 	struct ksm_member *member;
+	bool was_global = false;
 	int err = 0;
 
 	member = member_alloc(part, mm);
@@ -367,6 +402,7 @@ int ksm_partition_join(struct ksm_partition *part, struct mm_struct *mm,
 		if (err)
 			goto out;
 		clear_bit(MMF_VM_MERGE_ANY, &mm->flags);
+		was_global = true;
 	}
 	member_link(member);
 	member = NULL;
@@ -374,6 +410,9 @@ int ksm_partition_join(struct ksm_partition *part, struct mm_struct *mm,
 out:
 	mmap_write_unlock(mm);
 	kfree(member);
+	/* ksmd takes ksm_thread_mutex before mmap_lock */
+	if (was_global)
+		leave_global_ksm(mm);
 	return err;
 }
 
