@@ -16,7 +16,7 @@ VM_FLAVOUR ?= release
 MAKEFLAGS += --no-print-directory
 .NOTPARALLEL:
 .PHONY: all demo check deps kernel-tree export-patches kernel-release kernel-debug \
-	headers selftests kselftests user shell shell-debug clean help
+	headers selftests kselftests user shell shell-debug clean help checkpatch
 
 all: deps kernel-release user selftests kselftests demo
 
@@ -29,6 +29,7 @@ help:
 ## make shell           interactive shell in the VM (make shell-debug: debug kernel)
 ## make kernel-tree     build/linux as git: pinned source + kernel/patches/ as commits
 ## make export-patches  write build/linux's commits back to kernel/patches/
+## make checkpatch      checkpatch --strict on kernel/patches/ and our new kernel files
 ## make kernel-release  build the release kernel (make kernel-debug: the debug one)
 ## make user            libksmpart, ksmpart-tool and their tests (CMake)
 ## make clean           remove build/ (the ccache in ~/.cache/ksmpart stays)
@@ -76,6 +77,14 @@ shell: kernel-$(VM_FLAVOUR)
 
 shell-debug:
 	@$(MAKE) shell VM_FLAVOUR=debug
+
+# Run from the kernel tree: in our repository checkpatch would take the tracked
+# .patch files for source files (git ls-files) and flag every blank context line.
+checkpatch: kernel-tree
+	@cd $(TREE) && for p in $(CURDIR)/kernel/patches/*.patch; do \
+		scripts/checkpatch.pl --strict -q $$p || exit 1; done && \
+	scripts/checkpatch.pl --strict -q --no-tree -f \
+		$(abspath $(wildcard kernel/mm/*.c kernel/mm/*.h)) && echo "checkpatch: clean"
 
 clean:
 	rm -rf $(BUILD)
