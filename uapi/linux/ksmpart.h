@@ -42,8 +42,9 @@
 #define KSM_OPEN_EXCL		0x02U /* with CREATE: fail if it exists */
 #define KSM_OPEN_CLOEXEC	0x04U /* set FD_CLOEXEC on the new fd */
 /*
- * KSM_OPEN_ZERO_PAGES (creation only): merge zero-filled pages with the shared
- * zero page. Planned (issue 4); rejected with EINVAL until implemented.
+ * KSM_OPEN_ZERO_PAGES (creation only, ignored when opening an existing
+ * partition): merge zero-filled pages with the shared zero page instead of a
+ * KSM page, as /sys/kernel/mm/ksm/use_zero_pages does for global KSM.
  */
 #define KSM_OPEN_ZERO_PAGES	0x08U
 
@@ -74,7 +75,7 @@ struct ksm_merge_result {
 	__aligned_u64 pages_scanned;	/* private anon pages examined */
 	__aligned_u64 pages_merged;	/* newly deduplicated in this partition */
 	__aligned_u64 pages_already_shared; /* already merged in this partition */
-	__aligned_u64 zero_pages_merged; /* replaced by the zero page (issue 4) */
+	__aligned_u64 zero_pages_merged; /* replaced by the zero page */
 	__aligned_u64 pages_unshared;	/* no duplicate yet: kept as candidate */
 	__aligned_u64 pages_failed;	/* eligible, not merged this time */
 	__aligned_u64 pages_absent;	/* mergeable VMA, no anon page mapped */
@@ -87,32 +88,45 @@ struct ksm_merge_result {
 #define KSM_MERGE_RESULT_JOINED	0x01U /* target joined during this call */
 
 /*
- * Statistics of a partition: PLANNED (issue 4), provisional until that issue
- * lands; layout and numbers may still change.
+ * Statistics of a partition, size-versioned like struct ksm_merge_result.
  *
  * ioctl(fd, KSM_IOC_GET_STATS, &stats) on a partition fd. The kernel takes
  * the caller's struct size from _IOC_SIZE(cmd) (at least
- * KSM_PARTITION_STATS_SIZE_VER0) and writes min(that, its own size) bytes.
+ * KSM_PARTITION_STATS_SIZE_VER0), writes min(that, its own size) bytes and
+ * stores that value in @size. Fields are only ever appended.
+ *
+ * Gauges (now) first, then cumulative counters since creation. Page counts
+ * are base pages. The same names are the partition's files in
+ * /sys/kernel/mm/ksm/partitions/<id>/ and, prefixed with "ksm_" where they
+ * lack it, the lines of the fd's /proc/<pid>/fdinfo entry.
  */
 struct ksm_partition_stats {
-	__aligned_u64 id;		/* unique for the boot, never 0 */
+	__u32 size;			/* out: bytes written */
 	__u32 flags;			/* KSM_OPEN_ZERO_PAGES if set */
-	__u32 members;			/* member mms */
+	__aligned_u64 id;		/* unique for the boot, never 0 */
+	__aligned_u64 members;		/* member processes (mms) */
 	__aligned_u64 pages_shared;	/* KSM pages of this partition */
 	__aligned_u64 pages_sharing;	/* additional mappings of them */
-	__aligned_u64 zero_pages;	/* KSM-placed zero pages mapped */
-	__aligned_u64 pages_unshared;	/* candidates currently held */
-	__aligned_u64 merge_calls;
+	__aligned_u64 pages_unshared;	/* candidates held (no twin yet) */
+	__aligned_u64 ksm_zero_pages;	/* zero pages placed, still mapped */
+	__aligned_u64 rmap_items;	/* metadata: one per tracked page */
+	__aligned_u64 stable_node_chains;
+	__aligned_u64 stable_node_dups;
+	__aligned_s64 general_profit;	/* bytes saved minus metadata */
+	__aligned_u64 merge_calls;	/* ksm_merge() calls that got this far */
 	__aligned_u64 unmerge_calls;
 	__aligned_u64 leave_calls;
-	__aligned_u64 pages_scanned;	/* cumulative ksm_merge_result sums */
+	__aligned_u64 pages_scanned;	/* sums of struct ksm_merge_result */
 	__aligned_u64 pages_merged;
+	__aligned_u64 zero_pages_merged;
+	__aligned_u64 pages_failed;
+	__aligned_u64 pages_absent;
 	__aligned_u64 pages_skipped;
-	__aligned_u64 merge_time_ns;	/* CPU time spent in ksm_merge */
-	__aligned_u64 metadata_bytes;	/* rmap items, as general_profit */
+	__aligned_u64 merge_time_ns;	/* CPU time of callers in ksm_merge() */
+	__aligned_u64 unmerge_time_ns;	/* ... in ksm_unmerge(), ksm_leave() */
 };
 
-#define KSM_PARTITION_STATS_SIZE_VER0	112
+#define KSM_PARTITION_STATS_SIZE_VER0	176 /* sizeof first published struct */
 
 #define KSM_IOC_MAGIC		0xB9
 #define KSM_IOC_GET_STATS	_IOR(KSM_IOC_MAGIC, 0x01, struct ksm_partition_stats)
