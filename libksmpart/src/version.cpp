@@ -3,6 +3,9 @@
 
 namespace ksmpart {
 
-std::string_view version() noexcept { return KSMPART_VERSION; }
+std::string_view version() noexcept
+{
+	return KSMPART_VERSION;
+}
 
 } // namespace ksmpart

@@ -12,11 +12,10 @@ mkdir -p "$results"
 echo "# ===== host suites"
 "$top/tests/harness/selftest.sh" 2>&1 | tee "$results/harness.tap"
 echo "${PIPESTATUS[0]}" >"$results/harness.status"
-for t in "$build"/user/tests/unit/*_test; do
-	[[ -x $t ]] || continue
+while read -r t; do
 	"$t" --gtest_output="xml:$results/$(basename "$t").xml"
 	echo $? >"$results/$(basename "$t").status"
-done
+done < <(find "$build/user/tests/unit" -name '*_test' -type f -perm -u+x 2>/dev/null | sort)
 
 echo "# ===== VM suites (debug kernel)"
 fails=()

@@ -31,9 +31,9 @@ gtest_suite() {
 for t in "$build"/tests/kselftest/*; do
 	[[ -x $t ]] && tap_suite "kselftest-$(basename "$t")" "$t"
 done
-for t in "$build"/user/tests/vm/*_vmtest; do
-	[[ -x $t ]] && gtest_suite "$(basename "$t")" "$t"
-done
+while read -r t; do
+	gtest_suite "$(basename "$t")" "$t"
+done < <(find "$build/user/tests/vm" -name '*_vmtest' -type f -perm -u+x 2>/dev/null | sort)
 tap_suite upstream-ksm "$top/tests/upstream/ksm-selftests.sh" "$build/selftests/mm" \
 	"${KSMPART_UPSTREAM_SIZE_MIB:-100}"
 exit 0

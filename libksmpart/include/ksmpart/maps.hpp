@@ -24,7 +24,8 @@ struct MapEntry {
 	/// Private memory not backed by a file: what KSM can merge.
 	bool is_private_anonymous() const noexcept
 	{
-		return !shared && inode == 0 && (path.empty() || path == "[heap]" || path == "[stack]");
+		return !shared && inode == 0 &&
+		       (path.empty() || path == "[heap]" || path == "[stack]");
 	}
 };
 

@@ -29,7 +29,8 @@ TEST(MapsLine, HeapIsAnonymous)
 
 TEST(MapsLine, FileBackedWithSpacesInPath)
 {
-	auto e = parse_maps_line("7f12a4200000-7f12a4228000 r-xp 00028000 fe:01 1311235   /opt/my app/lib x.so");
+	auto e = parse_maps_line(
+	    "7f12a4200000-7f12a4228000 r-xp 00028000 fe:01 1311235   /opt/my app/lib x.so");
 	ASSERT_TRUE(e);
 	EXPECT_TRUE(e->executable);
 	EXPECT_EQ(e->offset, 0x28000u);
@@ -40,7 +41,8 @@ TEST(MapsLine, FileBackedWithSpacesInPath)
 
 TEST(MapsLine, SharedAnonymousIsNotMergeable)
 {
-	auto e = parse_maps_line("7f0000000000-7f0000001000 rw-s 00000000 00:01 1034 /dev/zero (deleted)");
+	auto e = parse_maps_line(
+	    "7f0000000000-7f0000001000 rw-s 00000000 00:01 1034 /dev/zero (deleted)");
 	ASSERT_TRUE(e);
 	EXPECT_TRUE(e->shared);
 	EXPECT_FALSE(e->is_private_anonymous());
