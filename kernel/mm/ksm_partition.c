@@ -18,11 +18,14 @@
 #include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/ipc_namespace.h>
+#include <linux/kobject.h>
 #include <linux/ksm.h>
+#include <linux/ktime.h>
 #include <linux/mm.h>
 #include <linux/nsproxy.h>
 #include <linux/pid.h>
 #include <linux/ptrace.h>
+#include <linux/sched/cputime.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/task.h>
 #include <linux/seq_file.h>
@@ -30,12 +33,15 @@
 #include <linux/string.h>
 #include <linux/swap.h>
 #include <linux/syscalls.h>
+#include <linux/sysfs.h>
 #include <linux/uio.h>
 #include <linux/user_namespace.h>
+#include <trace/events/ksm.h>
 
 #include "ksm_partition.h"
 
-#define KSM_OPEN_FLAGS	(KSM_OPEN_CREATE | KSM_OPEN_EXCL | KSM_OPEN_CLOEXEC)
+#define KSM_OPEN_FLAGS	(KSM_OPEN_CREATE | KSM_OPEN_EXCL | KSM_OPEN_CLOEXEC | \
+			 KSM_OPEN_ZERO_PAGES)
 
 /* Named partitions of all IPC namespaces: few, and only ksm_open() looks */
 static LIST_HEAD(ksm_names);
@@ -43,6 +49,10 @@ static DEFINE_MUTEX(ksm_names_lock);
 static atomic64_t ksm_partition_ids;
 
 static const struct file_operations ksm_partition_fops;
+static const struct kobj_type ksm_partition_ktype;
+
+/* /sys/kernel/mm/ksm/partitions: a directory per partition, by id */
+static struct kobject *ksm_partitions_kobj;
 
 /**
  * ksm_partition_get - take a reference for an open file or a member
@@ -67,6 +77,8 @@ void ksm_partition_put(struct ksm_partition *part)
 	if (!list_empty(&part->name_node))
 		list_del(&part->name_node);
 	mutex_unlock(&ksm_names_lock);
+	/* Out of sysfs with the name; kernfs waits for readers to finish */
+	kobject_del(&part->kobj);
 	ksm_partition_release_tree(part);
 }
 
@@ -76,6 +88,14 @@ void ksm_partition_put(struct ksm_partition *part)
  */
 void ksm_partition_free(struct ksm_partition *part)
 {
+	kobject_put(&part->kobj);
+}
+
+static void ksm_partition_kobj_release(struct kobject *kobj)
+{
+	struct ksm_partition *part = container_of(kobj, struct ksm_partition,
+						  kobj);
+
 	if (part->ipc_ns)
 		put_ipc_ns(part->ipc_ns);
 	kfree(part->name);
@@ -83,25 +103,39 @@ void ksm_partition_free(struct ksm_partition *part)
 }
 
 /* A new partition with one reference; it owns @name */
-static struct ksm_partition *ksm_partition_alloc(char *name, umode_t mode)
+static struct ksm_partition *ksm_partition_alloc(char *name,
+						 unsigned int flags,
+						 umode_t mode)
 {
 	struct ksm_partition *part;
+	int err;
 
 	part = kzalloc(sizeof(*part), GFP_KERNEL_ACCOUNT);
-	if (!part || ksm_partition_init_tree(part)) {
-		kfree(part);
+	if (!part) {
 		kfree(name);
 		return ERR_PTR(-ENOMEM);
 	}
-	part->id = atomic64_inc_return(&ksm_partition_ids);
+	kobject_init(&part->kobj, &ksm_partition_ktype);
 	part->name = name;
+	if (ksm_partition_init_tree(part)) {
+		kobject_put(&part->kobj);
+		return ERR_PTR(-ENOMEM);
+	}
+	part->id = atomic64_inc_return(&ksm_partition_ids);
 	if (name)
 		part->ipc_ns = get_ipc_ns(current->nsproxy->ipc_ns);
 	part->uid = current_fsuid();
 	part->gid = current_fsgid();
 	part->mode = mode;
+	part->flags = flags & KSM_OPEN_ZERO_PAGES;
 	INIT_LIST_HEAD(&part->name_node);
 	refcount_set(&part->users, 1);
+
+	err = kobject_add(&part->kobj, ksm_partitions_kobj, "%llu", part->id);
+	if (err) {
+		ksm_partition_release_tree(part);
+		return ERR_PTR(err);
+	}
 	return part;
 }
 
@@ -181,7 +215,7 @@ static struct ksm_partition *ksm_partition_open(char *name,
 	int err = 0;
 
 	if (flags & KSM_OPEN_CREATE) {
-		part = ksm_partition_alloc(name, mode);
+		part = ksm_partition_alloc(name, flags, mode);
 		if (IS_ERR(part))
 			return part;
 		name = part->name;
@@ -212,6 +246,191 @@ static struct ksm_partition *ksm_partition_open(char *name,
 	return found ?: part;
 }
 
+/*
+ * Statistics files: one sysfs file per field of struct ksm_partition_stats,
+ * also the fdinfo lines (prefixed "ksm_"), so the names are written once.
+ */
+struct ksm_stat_attribute {
+	struct kobj_attribute attr;
+	size_t offset;
+};
+
+static u64 ksm_stat_value(const struct attribute *attr,
+			  const struct ksm_partition_stats *stats)
+{
+	const struct ksm_stat_attribute *sa;
+
+	sa = container_of(attr, struct ksm_stat_attribute, attr.attr);
+	return *(const u64 *)((const char *)stats + sa->offset);
+}
+
+static const char *ksm_stat_format(const struct attribute *attr)
+{
+	return strcmp(attr->name, "general_profit") ? "%llu\n" : "%lld\n";
+}
+
+static ssize_t ksm_stat_show(struct kobject *kobj, struct kobj_attribute *attr,
+			     char *buf)
+{
+	struct ksm_partition *part = container_of(kobj, struct ksm_partition,
+						  kobj);
+	struct ksm_partition_stats stats;
+
+	ksm_partition_get_stats(part, &stats);
+	return sysfs_emit(buf, ksm_stat_format(&attr->attr),
+			  ksm_stat_value(&attr->attr, &stats));
+}
+
+#define KSM_STAT_ATTR(_name)						\
+static struct ksm_stat_attribute ksm_stat_##_name = {			\
+	.attr = {							\
+		.attr = { .name = __stringify(_name), .mode = 0400 },	\
+		.show = ksm_stat_show,					\
+	},								\
+	.offset = offsetof(struct ksm_partition_stats, _name),		\
+}
+
+KSM_STAT_ATTR(members);
+KSM_STAT_ATTR(pages_shared);
+KSM_STAT_ATTR(pages_sharing);
+KSM_STAT_ATTR(pages_unshared);
+KSM_STAT_ATTR(ksm_zero_pages);
+KSM_STAT_ATTR(rmap_items);
+KSM_STAT_ATTR(stable_node_chains);
+KSM_STAT_ATTR(stable_node_dups);
+KSM_STAT_ATTR(general_profit);
+KSM_STAT_ATTR(merge_calls);
+KSM_STAT_ATTR(unmerge_calls);
+KSM_STAT_ATTR(leave_calls);
+KSM_STAT_ATTR(pages_scanned);
+KSM_STAT_ATTR(pages_merged);
+KSM_STAT_ATTR(zero_pages_merged);
+KSM_STAT_ATTR(pages_failed);
+KSM_STAT_ATTR(pages_absent);
+KSM_STAT_ATTR(pages_skipped);
+KSM_STAT_ATTR(merge_time_ns);
+KSM_STAT_ATTR(unmerge_time_ns);
+
+static struct attribute *ksm_partition_stat_attrs[] = {
+	&ksm_stat_members.attr.attr,
+	&ksm_stat_pages_shared.attr.attr,
+	&ksm_stat_pages_sharing.attr.attr,
+	&ksm_stat_pages_unshared.attr.attr,
+	&ksm_stat_ksm_zero_pages.attr.attr,
+	&ksm_stat_rmap_items.attr.attr,
+	&ksm_stat_stable_node_chains.attr.attr,
+	&ksm_stat_stable_node_dups.attr.attr,
+	&ksm_stat_general_profit.attr.attr,
+	&ksm_stat_merge_calls.attr.attr,
+	&ksm_stat_unmerge_calls.attr.attr,
+	&ksm_stat_leave_calls.attr.attr,
+	&ksm_stat_pages_scanned.attr.attr,
+	&ksm_stat_pages_merged.attr.attr,
+	&ksm_stat_zero_pages_merged.attr.attr,
+	&ksm_stat_pages_failed.attr.attr,
+	&ksm_stat_pages_absent.attr.attr,
+	&ksm_stat_pages_skipped.attr.attr,
+	&ksm_stat_merge_time_ns.attr.attr,
+	&ksm_stat_unmerge_time_ns.attr.attr,
+	NULL,
+};
+
+static const struct attribute_group ksm_partition_stat_group = {
+	.attrs = ksm_partition_stat_attrs,
+};
+
+static struct ksm_partition *kobj_to_partition(struct kobject *kobj)
+{
+	return container_of(kobj, struct ksm_partition, kobj);
+}
+
+static ssize_t name_show(struct kobject *kobj, struct kobj_attribute *attr,
+			 char *buf)
+{
+	return sysfs_emit(buf, "%s\n", kobj_to_partition(kobj)->name ?: "");
+}
+
+static ssize_t owner_uid_show(struct kobject *kobj,
+			      struct kobj_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%u\n", from_kuid_munged(&init_user_ns,
+				kobj_to_partition(kobj)->uid));
+}
+
+static ssize_t owner_gid_show(struct kobject *kobj,
+			      struct kobj_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%u\n", from_kgid_munged(&init_user_ns,
+				kobj_to_partition(kobj)->gid));
+}
+
+static ssize_t mode_show(struct kobject *kobj, struct kobj_attribute *attr,
+			 char *buf)
+{
+	return sysfs_emit(buf, "%04o\n", kobj_to_partition(kobj)->mode);
+}
+
+static ssize_t ipc_ns_show(struct kobject *kobj, struct kobj_attribute *attr,
+			   char *buf)
+{
+	struct ipc_namespace *ns = kobj_to_partition(kobj)->ipc_ns;
+
+	return sysfs_emit(buf, "%u\n", ns ? ns->ns.inum : 0);
+}
+
+static ssize_t use_zero_pages_show(struct kobject *kobj,
+				   struct kobj_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%u\n", !!(kobj_to_partition(kobj)->flags &
+					 KSM_OPEN_ZERO_PAGES));
+}
+
+static struct kobj_attribute ksm_name_attr = __ATTR_RO_MODE(name, 0400);
+static struct kobj_attribute ksm_owner_uid_attr = __ATTR_RO_MODE(owner_uid, 0400);
+static struct kobj_attribute ksm_owner_gid_attr = __ATTR_RO_MODE(owner_gid, 0400);
+static struct kobj_attribute ksm_mode_attr = __ATTR_RO_MODE(mode, 0400);
+static struct kobj_attribute ksm_ipc_ns_attr = __ATTR_RO_MODE(ipc_ns, 0400);
+static struct kobj_attribute ksm_use_zero_pages_attr =
+	__ATTR_RO_MODE(use_zero_pages, 0400);
+
+static struct attribute *ksm_partition_identity_attrs[] = {
+	&ksm_name_attr.attr,
+	&ksm_owner_uid_attr.attr,
+	&ksm_owner_gid_attr.attr,
+	&ksm_mode_attr.attr,
+	&ksm_ipc_ns_attr.attr,
+	&ksm_use_zero_pages_attr.attr,
+	NULL,
+};
+
+static const struct attribute_group ksm_partition_identity_group = {
+	.attrs = ksm_partition_identity_attrs,
+};
+
+static const struct attribute_group *ksm_partition_groups[] = {
+	&ksm_partition_identity_group,
+	&ksm_partition_stat_group,
+	NULL,
+};
+
+static const struct kobj_type ksm_partition_ktype = {
+	.release	= ksm_partition_kobj_release,
+	.sysfs_ops	= &kobj_sysfs_ops,
+	.default_groups	= ksm_partition_groups,
+};
+
+/**
+ * ksm_partition_sysfs_init - create /sys/kernel/mm/ksm/partitions
+ * @ksm_kobj: /sys/kernel/mm/ksm
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int __init ksm_partition_sysfs_init(struct kobject *ksm_kobj)
+{
+	ksm_partitions_kobj = kobject_create_and_add("partitions", ksm_kobj);
+	return ksm_partitions_kobj ? 0 : -ENOMEM;
+}
+
 static int ksm_partition_release(struct inode *inode, struct file *file)
 {
 	ksm_partition_put(file->private_data);
@@ -221,6 +440,8 @@ static int ksm_partition_release(struct inode *inode, struct file *file)
 static void ksm_partition_show_fdinfo(struct seq_file *m, struct file *file)
 {
 	struct ksm_partition *part = file->private_data;
+	struct ksm_partition_stats stats;
+	struct attribute **attr;
 
 	seq_printf(m, "ksm_id:\t%llu\n", part->id);
 	if (part->name)
@@ -229,14 +450,103 @@ static void ksm_partition_show_fdinfo(struct seq_file *m, struct file *file)
 		   from_kuid_munged(seq_user_ns(m), part->uid),
 		   from_kgid_munged(seq_user_ns(m), part->gid));
 	seq_printf(m, "ksm_mode:\t%04o\n", part->mode);
-	seq_printf(m, "ksm_members:\t%u\n", READ_ONCE(part->nr_members));
+	seq_printf(m, "ksm_flags:\t%#x\n", part->flags);
+
+	ksm_partition_get_stats(part, &stats);
+	for (attr = ksm_partition_stat_attrs; *attr; attr++) {
+		const char *name = (*attr)->name;
+
+		seq_printf(m, "%s%s:\t", str_has_prefix(name, "ksm_") ? "" : "ksm_",
+			   name);
+		seq_printf(m, ksm_stat_format(*attr),
+			   ksm_stat_value(*attr, &stats));
+	}
+}
+
+/* KSM_IOC_GET_STATS of any size from the first version on */
+static long ksm_partition_ioctl(struct file *file, unsigned int cmd,
+				unsigned long arg)
+{
+	struct ksm_partition_stats stats;
+	size_t size = _IOC_SIZE(cmd);
+
+	if (_IOC_TYPE(cmd) != KSM_IOC_MAGIC || _IOC_DIR(cmd) != _IOC_READ ||
+	    _IOC_NR(cmd) != _IOC_NR(KSM_IOC_GET_STATS))
+		return -ENOTTY;
+	if (size < KSM_PARTITION_STATS_SIZE_VER0)
+		return -EINVAL;
+
+	ksm_partition_get_stats(file->private_data, &stats);
+	stats.size = min(size, sizeof(stats));
+	if (copy_to_user((void __user *)arg, &stats, stats.size))
+		return -EFAULT;
+	return 0;
 }
 
 static const struct file_operations ksm_partition_fops = {
 	.release	= ksm_partition_release,
 	.show_fdinfo	= ksm_partition_show_fdinfo,
+	.unlocked_ioctl	= ksm_partition_ioctl,
+	.compat_ioctl	= compat_ptr_ioctl,
 	.llseek		= noop_llseek,
 };
+
+/**
+ * ksm_partition_id - the id of the partition @mm is a member of
+ * @mm: the mm, referenced
+ *
+ * Return: the id, or 0 if @mm is a member of none.
+ */
+u64 ksm_partition_id(struct mm_struct *mm)
+{
+	u64 id = 0;
+
+	/* Membership changes under mmap_lock held for writing, or at exit */
+	mmap_read_lock(mm);
+	if (mm->ksm_member)
+		id = mm->ksm_member->part->id;
+	mmap_read_unlock(mm);
+	return id;
+}
+
+/* Charge a ksm_merge() call: its results and the CPU time since @start */
+static void ksm_account_merge(struct ksm_partition *part,
+			      const struct ksm_merge_result *res, u64 start)
+{
+	struct ksm_partition_activity *act = &part->activity;
+	u64 cpu_ns = task_sched_runtime(current) - start;
+
+	spin_lock(&part->stats_lock);
+	act->merge_calls++;
+	act->merge_time_ns += cpu_ns;
+	act->merged.pages_scanned += res->pages_scanned;
+	act->merged.pages_merged += res->pages_merged;
+	act->merged.pages_already_shared += res->pages_already_shared;
+	act->merged.zero_pages_merged += res->zero_pages_merged;
+	act->merged.pages_unshared += res->pages_unshared;
+	act->merged.pages_failed += res->pages_failed;
+	act->merged.pages_absent += res->pages_absent;
+	act->merged.pages_skipped += res->pages_skipped;
+	spin_unlock(&part->stats_lock);
+}
+
+/* Charge a ksm_unmerge() or ksm_leave() call (@calls) and its CPU time */
+static void ksm_account_unmerge(struct ksm_partition *part, u64 *calls,
+				u64 start)
+{
+	u64 cpu_ns = task_sched_runtime(current) - start;
+
+	spin_lock(&part->stats_lock);
+	(*calls)++;
+	part->activity.unmerge_time_ns += cpu_ns;
+	spin_unlock(&part->stats_lock);
+}
+
+/* Pages of @mm sharing KSM pages or KSM zero pages: what unmerging breaks */
+static unsigned long ksm_mm_shared_pages(struct mm_struct *mm)
+{
+	return READ_ONCE(mm->ksm_merging_pages) + mm_ksm_zero_pages(mm);
+}
 
 /**
  * sys_ksm_open - open or create a partition
@@ -260,7 +570,8 @@ SYSCALL_DEFINE3(ksm_open, const char __user *, uname, unsigned int, flags,
 		return -EINVAL;
 	if (mode && !(uname && (flags & KSM_OPEN_CREATE)))
 		return -EINVAL;
-	if (uname && (flags & KSM_OPEN_EXCL) && !(flags & KSM_OPEN_CREATE))
+	if (uname && (flags & (KSM_OPEN_EXCL | KSM_OPEN_ZERO_PAGES)) &&
+	    !(flags & KSM_OPEN_CREATE))
 		return -EINVAL;
 
 	if (uname) {
@@ -269,7 +580,7 @@ SYSCALL_DEFINE3(ksm_open, const char __user *, uname, unsigned int, flags,
 			return PTR_ERR(name);
 		part = ksm_partition_open(name, flags, mode);
 	} else {
-		part = ksm_partition_alloc(NULL, 0);
+		part = ksm_partition_alloc(NULL, flags, 0);
 	}
 	if (IS_ERR(part))
 		return PTR_ERR(part);
@@ -297,19 +608,21 @@ err_put:
  * The mm to operate on, referenced. Another process's needs ptrace attach
  * rights: a merge result tells whether it holds a page equal to one of ours.
  */
-static struct mm_struct *ksm_target_mm(int pidfd)
+static struct mm_struct *ksm_target_mm(int pidfd, pid_t *tgid)
 {
 	struct task_struct *task;
 	struct mm_struct *mm;
 	unsigned int f_flags;
 
 	if (pidfd == KSM_PIDFD_SELF) {
+		*tgid = current->tgid;
 		mm = get_task_mm(current);
 		return mm ?: ERR_PTR(-ESRCH);
 	}
 	task = pidfd_get_task(pidfd, &f_flags);
 	if (IS_ERR(task))
 		return ERR_CAST(task);
+	*tgid = task->tgid;
 	mm = mm_access(task, PTRACE_MODE_ATTACH_REALCREDS);
 	put_task_struct(task);
 	if (!mm)
@@ -347,12 +660,14 @@ SYSCALL_DEFINE6(ksm_merge, int, fd, int, pidfd,
 	struct iovec *iov = iovstack;
 	struct ksm_merge_result res = {};
 	struct ksm_partition *part;
+	u64 start_ns, start_cpu;
 	struct iov_iter iter;
 	struct mm_struct *mm;
 	bool joined = false;
 	size_t total_len;
 	u32 usize = 0;
 	ssize_t ret;
+	pid_t tgid;
 
 	if (flags)
 		return -EINVAL;
@@ -373,11 +688,13 @@ SYSCALL_DEFINE6(ksm_merge, int, fd, int, pidfd,
 		return ret;
 	total_len = iov_iter_count(&iter);
 
-	mm = ksm_target_mm(pidfd);
+	mm = ksm_target_mm(pidfd, &tgid);
 	if (IS_ERR(mm)) {
 		ret = PTR_ERR(mm);
 		goto free_iov;
 	}
+	start_ns = ktime_get_ns();
+	start_cpu = task_sched_runtime(current);
 	ret = ksm_partition_join(part, mm, &joined);
 	if (ret)
 		goto put_mm;
@@ -398,6 +715,10 @@ SYSCALL_DEFINE6(ksm_merge, int, fd, int, pidfd,
 			break;
 	}
 	ret = (total_len - iov_iter_count(&iter)) ? : ret;
+	ksm_account_merge(part, &res, start_cpu);
+	trace_ksm_partition_merge(part->id, tgid, res.pages_scanned,
+				  res.pages_merged + res.zero_pages_merged,
+				  ktime_get_ns() - start_ns, ret);
 
 	if (ret >= 0 && ures) {
 		res.size = min_t(u32, usize, sizeof(res));
@@ -428,10 +749,13 @@ SYSCALL_DEFINE5(ksm_unmerge, int, fd, int, pidfd,
 	struct iovec iovstack[UIO_FASTIOV];
 	struct iovec *iov = iovstack;
 	struct ksm_partition *part;
+	unsigned long shared_before;
+	u64 start_ns, start_cpu;
 	struct iov_iter iter;
 	struct mm_struct *mm;
 	size_t total_len, done;
 	ssize_t ret;
+	pid_t tgid;
 
 	if (flags)
 		return -EINVAL;
@@ -446,11 +770,14 @@ SYSCALL_DEFINE5(ksm_unmerge, int, fd, int, pidfd,
 		return ret;
 	total_len = iov_iter_count(&iter);
 
-	mm = ksm_target_mm(pidfd);
+	mm = ksm_target_mm(pidfd, &tgid);
 	if (IS_ERR(mm)) {
 		ret = PTR_ERR(mm);
 		goto free_iov;
 	}
+	start_ns = ktime_get_ns();
+	start_cpu = task_sched_runtime(current);
+	shared_before = ksm_mm_shared_pages(mm);
 	/* Nothing to do still tells a non-member apart */
 	if (!total_len)
 		ret = ksm_partition_unmerge_range(part, mm, 0, 0, &done);
@@ -463,6 +790,13 @@ SYSCALL_DEFINE5(ksm_unmerge, int, fd, int, pidfd,
 			break;
 	}
 	ret = (total_len - iov_iter_count(&iter)) ? : ret;
+	if (ret != -ENOENT) {
+		ksm_account_unmerge(part, &part->activity.unmerge_calls,
+				    start_cpu);
+		trace_ksm_partition_unmerge(part->id, tgid, shared_before -
+					    ksm_mm_shared_pages(mm),
+					    ktime_get_ns() - start_ns, ret);
+	}
 	mmput(mm);
 free_iov:
 	kfree(iov);
@@ -479,8 +813,11 @@ free_iov:
  */
 SYSCALL_DEFINE3(ksm_leave, int, fd, int, pidfd, unsigned int, flags)
 {
+	unsigned long shared_before;
 	struct ksm_partition *part;
+	u64 start_ns, start_cpu;
 	struct mm_struct *mm;
+	pid_t tgid;
 	int ret;
 
 	if (flags)
@@ -490,10 +827,19 @@ SYSCALL_DEFINE3(ksm_leave, int, fd, int, pidfd, unsigned int, flags)
 	if (!part)
 		return -EBADF;
 
-	mm = ksm_target_mm(pidfd);
+	mm = ksm_target_mm(pidfd, &tgid);
 	if (IS_ERR(mm))
 		return PTR_ERR(mm);
+	start_ns = ktime_get_ns();
+	start_cpu = task_sched_runtime(current);
+	shared_before = ksm_mm_shared_pages(mm);
 	ret = ksm_partition_leave(part, mm);
+	if (!ret) {
+		ksm_account_unmerge(part, &part->activity.leave_calls,
+				    start_cpu);
+		trace_ksm_partition_leave(part->id, tgid, shared_before,
+					  ktime_get_ns() - start_ns, ret);
+	}
 	mmput(mm);
 	return ret;
 }

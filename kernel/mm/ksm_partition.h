@@ -8,6 +8,7 @@
 #define _MM_KSM_PARTITION_H
 
 #include <linux/hash.h>
+#include <linux/kobject.h>
 #include <linux/list.h>
 #include <linux/mutex.h>
 #include <linux/rbtree.h>
@@ -22,6 +23,24 @@
 
 struct ipc_namespace;
 struct mm_struct;
+
+/**
+ * struct ksm_partition_activity - cumulative counters of a partition's calls
+ * @merge_calls: ksm_merge() calls that reached the merge loop
+ * @unmerge_calls: ksm_unmerge() calls on a member
+ * @leave_calls: successful ksm_leave() calls
+ * @merged: sums of the ksm_merge() results (@merged.size and .flags unused)
+ * @merge_time_ns: CPU time of callers in ksm_merge()
+ * @unmerge_time_ns: CPU time of callers in ksm_unmerge() and ksm_leave()
+ */
+struct ksm_partition_activity {
+	u64 merge_calls;
+	u64 unmerge_calls;
+	u64 leave_calls;
+	struct ksm_merge_result merged;
+	u64 merge_time_ns;
+	u64 unmerge_time_ns;
+};
 
 /**
  * struct ksm_partition - a KSM security domain
@@ -50,6 +69,9 @@ struct mm_struct;
  * @all_node: link in the list of all partitions (hot-remove, run=2)
  * @release_work: retries freeing stable nodes still mapped at teardown
  * @release_delay: current retry interval of @release_work, in jiffies
+ * @kobj: /sys/kernel/mm/ksm/partitions/<id>; its release frees the partition
+ * @stats_lock: protects @activity
+ * @activity: what the system calls did to the partition so far
  */
 struct ksm_partition {
 	u64 id;
@@ -80,6 +102,10 @@ struct ksm_partition {
 	struct list_head all_node;
 	struct delayed_work release_work;
 	unsigned long release_delay;
+
+	struct kobject kobj;
+	spinlock_t stats_lock;		/* @activity */
+	struct ksm_partition_activity activity;
 };
 
 /**
@@ -99,6 +125,7 @@ struct ksm_member {
 };
 
 /* mm/ksm_partition.c */
+int ksm_partition_sysfs_init(struct kobject *ksm_kobj);
 void ksm_partition_get(struct ksm_partition *part);
 void ksm_partition_put(struct ksm_partition *part);
 void ksm_partition_free(struct ksm_partition *part);
@@ -117,5 +144,7 @@ int ksm_partition_unmerge_range(struct ksm_partition *part,
 				size_t len, size_t *done);
 int ksm_partition_leave(struct ksm_partition *part, struct mm_struct *mm);
 int ksm_partitions_unmerge_all(void);
+void ksm_partition_get_stats(struct ksm_partition *part,
+			     struct ksm_partition_stats *stats);
 
 #endif /* _MM_KSM_PARTITION_H */

@@ -119,10 +119,31 @@ static struct ksm_rmap_item *cand_search(struct ksm_partition *part,
 
 enum ksm_page_result {
 	KSM_PAGE_MERGED,
+	KSM_PAGE_ZERO,
 	KSM_PAGE_SHARED,
 	KSM_PAGE_UNSHARED,
 	KSM_PAGE_FAILED,
 };
+
+/*
+ * Map the zero page in place of @page, which looked zero-filled: replace_page()
+ * marks the PTE so that unmerging finds it, and counts it in ksm_zero_pages.
+ */
+static enum ksm_page_result merge_zero_page(struct ksm_rmap_item *rmap_item,
+					    struct page *page)
+{
+	unsigned long addr = rmap_item->address & PAGE_MASK;
+	struct mm_struct *mm = rmap_item->mm;
+	struct vm_area_struct *vma;
+	int err = -EFAULT;
+
+	mmap_read_lock(mm);
+	vma = find_mergeable_vma(mm, addr, true);
+	if (vma)
+		err = try_to_merge_one_page(vma, page, ZERO_PAGE(addr));
+	mmap_read_unlock(mm);
+	return err ? KSM_PAGE_FAILED : KSM_PAGE_ZERO;
+}
 
 /**
  * merge_one_page - merge a member's page with its duplicate in the partition
@@ -132,7 +153,8 @@ enum ksm_page_result {
  *
  * The synchronous counterpart of cmp_and_merge_page(): no volatility check,
  * the candidate table instead of the unstable tree, and a KSM page of another
- * tree is never touched.
+ * tree is never touched. In a KSM_OPEN_ZERO_PAGES partition a zero-filled
+ * page is replaced by the zero page and keeps no rmap item.
  *
  * Return: what became of the page.
  */
@@ -143,6 +165,7 @@ static enum ksm_page_result merge_one_page(struct ksm_partition *part,
 	struct ksm_rmap_item *tree_rmap_item;
 	struct ksm_stable_node *stable_node;
 	struct page *tree_page = NULL;
+	u32 checksum = 0;
 	bool bypass = false;
 	bool retried = false;
 	struct page *kpage;
@@ -160,6 +183,13 @@ static enum ksm_page_result merge_one_page(struct ksm_partition *part,
 	}
 again:
 	remove_rmap_item_from_tree(rmap_item);
+
+	/* Before the tree: a zero page never gets there */
+	if (!stable_node && (part->flags & KSM_OPEN_ZERO_PAGES)) {
+		checksum = calc_checksum(page);
+		if (checksum == zero_checksum)
+			return merge_zero_page(rmap_item, page);
+	}
 
 	kpage = stable_tree_search(part, page);
 	if (kpage) {
@@ -182,7 +212,7 @@ again:
 	if (stable_node)
 		return KSM_PAGE_FAILED;
 
-	rmap_item->oldchecksum = calc_checksum(page);
+	rmap_item->oldchecksum = checksum ?: calc_checksum(page);
 	tree_rmap_item = cand_search(part, rmap_item, page, &tree_page);
 	if (!tree_rmap_item) {
 		cand_add(part, rmap_item);
@@ -416,17 +446,25 @@ out:
 	return err;
 }
 
-/* The private anonymous page at @addr, referenced, or NULL */
+/*
+ * The private anonymous page at @addr, referenced, or NULL; then *@ksm_zero
+ * tells whether a zero page placed by KSM is mapped there.
+ */
 static struct page *member_page(struct vm_area_struct *vma,
-				unsigned long addr)
+				unsigned long addr, bool *ksm_zero)
 {
 	struct page *page = NULL;
 	struct folio_walk fw;
 	struct folio *folio;
 
-	folio = folio_walk_start(&fw, vma, addr, 0);
+	*ksm_zero = false;
+	folio = folio_walk_start(&fw, vma, addr, FW_ZEROPAGE);
 	if (folio) {
-		if (!folio_is_zone_device(folio) && folio_test_anon(folio)) {
+		if (is_zero_folio(folio)) {
+			*ksm_zero = fw.level == FW_LEVEL_PTE &&
+				    is_ksm_zero_pte(fw.pte);
+		} else if (!folio_is_zone_device(folio) &&
+			   folio_test_anon(folio)) {
 			folio_get(folio);
 			page = fw.page;
 		}
@@ -446,6 +484,9 @@ static void count_result(struct ksm_merge_result *res,
 	switch (result) {
 	case KSM_PAGE_MERGED:
 		res->pages_merged++;
+		break;
+	case KSM_PAGE_ZERO:
+		res->zero_pages_merged++;
 		break;
 	case KSM_PAGE_SHARED:
 		res->pages_already_shared++;
@@ -520,6 +561,7 @@ int ksm_partition_merge_range(struct ksm_partition *part,
 		struct page *page = NULL;
 		enum ksm_page_result result;
 		unsigned long next;
+		bool ksm_zero;
 
 		if (signal_pending(current)) {
 			err = -ERESTARTSYS;
@@ -539,8 +581,10 @@ int ksm_partition_merge_range(struct ksm_partition *part,
 			res->pages_skipped += (next - addr) >> PAGE_SHIFT;
 		} else {
 			next = addr + PAGE_SIZE;
-			page = member_page(vma, addr);
-			if (!page)
+			page = member_page(vma, addr, &ksm_zero);
+			if (ksm_zero)
+				count_result(res, KSM_PAGE_SHARED);
+			else if (!page)
 				res->pages_absent++;
 		}
 		mmap_read_unlock(mm);
@@ -566,6 +610,8 @@ int ksm_partition_merge_range(struct ksm_partition *part,
 			break;
 		}
 		result = merge_one_page(part, page, rmap_item);
+		if (result == KSM_PAGE_ZERO)
+			member_drop_item(member, rmap_item);
 		mutex_unlock(&part->lock);
 		put_page(page);
 		count_result(res, result);
@@ -799,6 +845,7 @@ int ksm_partition_init_tree(struct ksm_partition *part)
 		return -ENOMEM;
 	mutex_init(&part->lock);
 	part->stable_tree = RB_ROOT;
+	spin_lock_init(&part->stats_lock);
 	spin_lock_init(&part->members_lock);
 	INIT_LIST_HEAD(&part->members);
 	INIT_DELAYED_WORK(&part->release_work, release_tree_work);
@@ -807,6 +854,77 @@ int ksm_partition_init_tree(struct ksm_partition *part)
 	list_add_tail(&part->all_node, &ksm_partitions);
 	mutex_unlock(&ksm_partitions_lock);
 	return 0;
+}
+
+/*
+ * Sum of a counter over every partition, for the system-wide values in
+ * /sys/kernel/mm/ksm/. Includes partitions whose teardown waits for an
+ * exiting member: their stable nodes still exist.
+ */
+static unsigned long ksm_partitions_sum(size_t offset)
+{
+	struct ksm_partition *part;
+	unsigned long sum = 0;
+
+	mutex_lock(&ksm_partitions_lock);
+	list_for_each_entry(part, &ksm_partitions, all_node)
+		sum += READ_ONCE(*ksm_counter(part, offset, NULL));
+	mutex_unlock(&ksm_partitions_lock);
+	return sum;
+}
+
+/**
+ * ksm_partition_get_stats - a snapshot of a partition's counters
+ * @part: the partition
+ * @stats: filled in completely but for @stats->size
+ *
+ * The counters are read without part->lock, which a long ksm_unmerge() may
+ * hold: each is exact, their combination only as of a moment in a change.
+ */
+void ksm_partition_get_stats(struct ksm_partition *part,
+			     struct ksm_partition_stats *stats)
+{
+	struct ksm_partition_activity activity;
+	struct ksm_member *member;
+	long zero_pages = 0;
+
+	memset(stats, 0, sizeof(*stats));
+	stats->flags = part->flags & KSM_OPEN_ZERO_PAGES;
+	stats->id = part->id;
+	stats->pages_shared = READ_ONCE(part->pages_shared);
+	stats->pages_sharing = READ_ONCE(part->pages_sharing);
+	stats->pages_unshared = READ_ONCE(part->pages_unshared);
+	stats->rmap_items = READ_ONCE(part->rmap_items);
+	stats->stable_node_chains = READ_ONCE(part->stable_node_chains);
+	stats->stable_node_dups = READ_ONCE(part->stable_node_dups);
+
+	/* A member's KSM zero pages are all of its partition (see join) */
+	spin_lock(&part->members_lock);
+	stats->members = part->nr_members;
+	list_for_each_entry(member, &part->members, node)
+		zero_pages += mm_ksm_zero_pages(member->mm);
+	spin_unlock(&part->members_lock);
+	stats->ksm_zero_pages = max(zero_pages, 0L);
+
+	/* As general_profit_show() */
+	stats->general_profit = (stats->pages_sharing + stats->ksm_zero_pages) *
+				PAGE_SIZE - stats->rmap_items *
+				sizeof(struct ksm_rmap_item);
+
+	spin_lock(&part->stats_lock);
+	activity = part->activity;
+	spin_unlock(&part->stats_lock);
+	stats->merge_calls = activity.merge_calls;
+	stats->unmerge_calls = activity.unmerge_calls;
+	stats->leave_calls = activity.leave_calls;
+	stats->pages_scanned = activity.merged.pages_scanned;
+	stats->pages_merged = activity.merged.pages_merged;
+	stats->zero_pages_merged = activity.merged.zero_pages_merged;
+	stats->pages_failed = activity.merged.pages_failed;
+	stats->pages_absent = activity.merged.pages_absent;
+	stats->pages_skipped = activity.merged.pages_skipped;
+	stats->merge_time_ns = activity.merge_time_ns;
+	stats->unmerge_time_ns = activity.unmerge_time_ns;
 }
 
 /* run=2: unmerge one member's pages and forget its rmap items */
@@ -831,7 +949,8 @@ static int unmerge_member(struct ksm_member *member)
 	if (!err)
 		member_drop_items(member, 0, TASK_SIZE);
 	mmap_read_unlock(mm);
-	mmput(mm);
+	/* The last reference would exit the member under part->lock */
+	mmput_async(mm);
 	return err;
 }
 

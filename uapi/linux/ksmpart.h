@@ -42,9 +42,10 @@
 #define KSM_OPEN_EXCL		0x02U /* with CREATE: fail if it exists */
 #define KSM_OPEN_CLOEXEC	0x04U /* set FD_CLOEXEC on the new fd */
 /*
- * KSM_OPEN_ZERO_PAGES (creation only, ignored when opening an existing
- * partition): merge zero-filled pages with the shared zero page instead of a
- * KSM page, as /sys/kernel/mm/ksm/use_zero_pages does for global KSM.
+ * KSM_OPEN_ZERO_PAGES: the new partition merges zero-filled pages with the
+ * shared zero page instead of a KSM page, as /sys/kernel/mm/ksm/use_zero_pages
+ * does for global KSM. With a name it needs KSM_OPEN_CREATE, and is ignored
+ * when that opens an existing partition.
  */
 #define KSM_OPEN_ZERO_PAGES	0x08U
 
