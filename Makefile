@@ -16,7 +16,7 @@ VM_FLAVOUR ?= release
 MAKEFLAGS += --no-print-directory
 .NOTPARALLEL:
 .PHONY: all demo check deps kernel-tree export-patches kernel-release kernel-debug \
-	headers selftests kselftests user shell shell-debug clean help checkpatch
+	headers selftests kselftests user shell shell-debug clean help checkpatch install
 
 all: deps kernel-release user selftests kselftests demo
 
@@ -32,6 +32,8 @@ help:
 ## make checkpatch      checkpatch --strict on kernel/patches/ and our new kernel files
 ## make kernel-release  build the release kernel (make kernel-debug: the debug one)
 ## make user            libksmpart, ksmpart-tool and their tests (CMake)
+## make install         install the library, headers, pkg-config/CMake files, tool and man pages
+##                      (PREFIX=/usr/local, DESTDIR= for staging)
 ## make clean           remove build/ (the ccache in ~/.cache/ksmpart stays)
 
 deps:
@@ -65,6 +67,10 @@ $(BUILD)/tests/kselftest/%: tests/kselftest/%.c $(wildcard tests/kselftest/*.h) 
 user:
 	@cmake -S . -B $(BUILD)/user -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	@cmake --build $(BUILD)/user -j$$(nproc)
+
+PREFIX ?= /usr/local
+install: user
+	@DESTDIR=$(DESTDIR) cmake --install $(BUILD)/user --prefix $(PREFIX)
 
 demo: kernel-release selftests
 	tests/vm/run --release --timeout 600 -- $(CURDIR)/demo/demo.sh $(BUILD)

@@ -21,12 +21,17 @@ struct MapEntry {
 	std::uint64_t inode = 0;
 	std::string path; ///< file path, "[heap]", "[stack]", ... or empty
 
-	/// Private memory not backed by a file: what KSM can merge.
+	/// Private memory not backed by a file: what KSM can merge. Includes
+	/// regions named with PR_SET_VMA_ANON_NAME ("[anon:name]"), not
+	/// [vdso]/[vvar]/[vsyscall] nor shared ones ("[anon_shmem:name]").
 	bool is_private_anonymous() const noexcept
 	{
 		return !shared && inode == 0 &&
-		       (path.empty() || path == "[heap]" || path == "[stack]");
+		       (path.empty() || path == "[heap]" || path == "[stack]" ||
+		        path.starts_with("[anon:"));
 	}
+	/// No access at all (PROT_NONE): a guard region, skipped by the kernel.
+	bool inaccessible() const noexcept { return !readable && !writable && !executable; }
 };
 
 /// Parse one maps line ("start-end perms offset dev inode [path]").
