@@ -16,6 +16,17 @@ while read -r t; do
 	"$t" --gtest_output="xml:$results/$(basename "$t").xml"
 	echo $? >"$results/$(basename "$t").status"
 done < <(find "$build/user/tests/unit" -name '*_test' -type f -perm -u+x 2>/dev/null | sort)
+host_tap() {
+	local name=$1
+	shift
+	echo "# ===== suite $name: $*"
+	"$@" 2>&1 | tee "$results/$name.tap"
+	echo "${PIPESTATUS[0]}" >"$results/$name.status"
+}
+host_tap man-pages "$top/tests/man/check-man.sh"
+# Installs into build/install-check and builds examples/ against it (pkg-config,
+# find_package); the VM runs them (tests/install/run-examples.sh).
+host_tap install-check "$top/tests/install/check-install.sh" "$build/user"
 
 echo "# ===== VM suites (debug kernel)"
 fails=()

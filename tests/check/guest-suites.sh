@@ -34,6 +34,7 @@ done
 while read -r t; do
 	gtest_suite "$(basename "$t")" "$t"
 done < <(find "$build/user/tests/vm" -name '*_vmtest' -type f -perm -u+x 2>/dev/null | sort)
+tap_suite install-examples env KSMPART_BUILD="$build" "$top/tests/install/run-examples.sh"
 tap_suite upstream-ksm "$top/tests/upstream/ksm-selftests.sh" "$build/selftests/mm" \
 	"${KSMPART_UPSTREAM_SIZE_MIB:-100}"
 exit 0
