@@ -1,14 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // ksmpart-tool: manage ksmpart partitions from the command line.
-#include <CLI/CLI.hpp>
-#include <ksmpart/ksmpart.hpp>
+#include "cli.hpp"
+#include "commands.hpp"
 
-#include <string>
+#include <iostream>
 
 int main(int argc, char **argv)
 {
-	CLI::App app{"Manage ksmpart partitions (partitioned, synchronous KSM)", "ksmpart-tool"};
-	app.set_version_flag("--version", std::string(ksmpart::version()));
-	CLI11_PARSE(app, argc, argv);
-	return 0;
+	ksmtool::Options opts;
+	auto parsed = ksmtool::parse_command_line(argc, argv, opts);
+	std::cout << parsed.out;
+	std::cerr << parsed.err;
+	if (parsed.exit_code)
+		return *parsed.exit_code;
+	int rc = ksmtool::run(opts, std::cout, std::cerr);
+	std::cout.flush();
+	return rc;
 }

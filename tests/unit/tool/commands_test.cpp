@@ -1,0 +1,274 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// Whole commands on a fake kernel (libksmpart's ScopedBackend): the errors
+// a real kernel cannot produce on demand (ENOSYS, EPERM, EBUSY, ...) map to
+// the documented exit codes, and merge results reach the output intact.
+#include "cli.hpp"
+#include "commands.hpp"
+
+#include <ksmpart/syscall.hpp>
+#include <linux/ksmpart.h>
+
+#include <gtest/gtest.h>
+
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <sstream>
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+using namespace ksmtool;
+
+namespace {
+
+/// A kernel whose calls fail with configured errnos; merge "merges" every
+/// page of the ranges; pid 666 has no ptrace access, 777 is in another
+/// partition, 888 does not exist.
+class FakeKernel : public ksmpart::sys::Backend {
+public:
+	int open_errno = 0;
+	int stats_errno = 0;
+	std::map<int, pid_t> pidfds; ///< fake pidfd -> pid
+
+	int ksm_open(const char *, unsigned, unsigned) override
+	{
+		if (open_errno) {
+			errno = open_errno;
+			return -1;
+		}
+		return eventfd(0, EFD_CLOEXEC);
+	}
+	ssize_t ksm_merge(int, int pidfd, const struct iovec *vec, std::size_t vlen,
+	                  struct ksm_merge_result *res, unsigned) override
+	{
+		if (int e = target_errno(pidfd)) {
+			errno = e;
+			return -1;
+		}
+		std::size_t bytes = 0;
+		for (std::size_t i = 0; i < vlen; i++)
+			bytes += vec[i].iov_len;
+		if (res) {
+			std::uint32_t size = res->size;
+			std::memset(res, 0, size);
+			res->size = size;
+			res->flags = KSM_MERGE_RESULT_JOINED;
+			res->pages_scanned = res->pages_merged = bytes / 4096;
+		}
+		return static_cast<ssize_t>(bytes);
+	}
+	ssize_t ksm_unmerge(int, int pidfd, const struct iovec *vec, std::size_t vlen,
+	                    unsigned) override
+	{
+		if (int e = target_errno(pidfd)) {
+			errno = e;
+			return -1;
+		}
+		std::size_t bytes = 0;
+		for (std::size_t i = 0; i < vlen; i++)
+			bytes += vec[i].iov_len;
+		return static_cast<ssize_t>(bytes);
+	}
+	int ksm_leave(int, int pidfd, unsigned) override
+	{
+		if (int e = target_errno(pidfd)) {
+			errno = e == EBUSY ? ENOENT : e;
+			return -1;
+		}
+		return 0;
+	}
+	int get_stats(int, struct ksm_partition_stats *st, std::size_t size) override
+	{
+		if (stats_errno) {
+			errno = stats_errno;
+			return -1;
+		}
+		std::memset(st, 0, size);
+		st->size = KSM_PARTITION_STATS_SIZE_VER0;
+		st->id = 9;
+		st->members = 2;
+		st->pages_sharing = 100;
+		return 0;
+	}
+	int pidfd_open(pid_t pid, unsigned) override
+	{
+		if (pid == 888) {
+			errno = ESRCH;
+			return -1;
+		}
+		int fd = eventfd(0, EFD_CLOEXEC);
+		pidfds[fd] = pid;
+		return fd;
+	}
+	int pidfd_alive(int) override { return 0; }
+
+private:
+	int target_errno(int pidfd)
+	{
+		switch (pidfds[pidfd]) {
+		case 666:
+			return EPERM;
+		case 777:
+			return EBUSY;
+		default:
+			return 0;
+		}
+	}
+};
+
+struct Outcome {
+	int rc;
+	std::string out, err;
+};
+
+Outcome run_cmd(std::initializer_list<const char *> args)
+{
+	std::vector<const char *> argv{"ksmpart-tool"};
+	argv.insert(argv.end(), args);
+	Options o;
+	auto p = parse_command_line(static_cast<int>(argv.size()), argv.data(), o);
+	if (p.exit_code)
+		return {*p.exit_code, p.out, p.err};
+	std::ostringstream out, err;
+	int rc = run(o, out, err);
+	return {rc, out.str(), err.str()};
+}
+
+class Commands : public ::testing::Test {
+protected:
+	FakeKernel k;
+	ksmpart::sys::ScopedBackend scope{k};
+};
+
+} // namespace
+
+TEST_F(Commands, KernelWithoutKsmpartIsExit3)
+{
+	k.open_errno = ENOSYS;
+	for (auto args : {std::initializer_list<const char *>{"create", "db"},
+	                  {"open", "db"},
+	                  {"stats", "db"},
+	                  {"merge", "--create", "db", "100"},
+	                  {"watch", "db", "100", "--once"},
+	                  {"list", "--sysfs-dir", "/nonexistent/partitions"}}) {
+		auto r = run_cmd(args);
+		EXPECT_EQ(r.rc, 3) << *args.begin() << ": " << r.err;
+		EXPECT_NE(r.err.find("CONFIG_KSM_PARTITION"), std::string::npos) << r.err;
+	}
+}
+
+TEST_F(Commands, KernelWithoutStatisticsIsExit3)
+{
+	k.stats_errno = ENOTTY;
+	auto r = run_cmd({"stats", "db"});
+	EXPECT_EQ(r.rc, 3) << r.err;
+	EXPECT_NE(r.err.find("KSM_IOC_GET_STATS"), std::string::npos) << r.err;
+	// The syscalls exist (EINVAL probe), the sysfs directory does not.
+	k.open_errno = EINVAL;
+	auto l = run_cmd({"list", "--sysfs-dir", "/nonexistent/partitions"});
+	EXPECT_EQ(l.rc, 3) << l.err;
+	EXPECT_NE(l.err.find("lacks"), std::string::npos) << l.err;
+}
+
+TEST_F(Commands, ZeroPagesRejectedIsExit3)
+{
+	k.open_errno = EINVAL;
+	auto r = run_cmd({"create", "db", "--zero-pages"});
+	EXPECT_EQ(r.rc, 3) << r.err;
+	EXPECT_NE(r.err.find("ZERO_PAGES"), std::string::npos) << r.err;
+}
+
+TEST_F(Commands, OpenErrors)
+{
+	k.open_errno = EACCES;
+	EXPECT_EQ(run_cmd({"open", "db"}).rc, 4);
+	k.open_errno = ENOENT;
+	auto r = run_cmd({"merge", "db", "100"});
+	EXPECT_EQ(r.rc, 5);
+	EXPECT_NE(r.err.find("hint"), std::string::npos) << r.err;
+	k.open_errno = EEXIST;
+	EXPECT_EQ(run_cmd({"create", "db", "--excl"}).rc, 7);
+	k.open_errno = EMFILE;
+	EXPECT_EQ(run_cmd({"open", "db"}).rc, 1);
+}
+
+TEST_F(Commands, MergeReportsWhatTheKernelDid)
+{
+	auto r = run_cmd(
+	    {"merge", "db", "100", "200", "--range", "10000+64K", "--range", "40000+8K", "--json"});
+	ASSERT_EQ(r.rc, 0) << r.err;
+	// 18 pages per process, each merged; 2 processes.
+	EXPECT_NE(r.out.find(R"({"pid":100,"source":"pid","status":"ok","joined":true,)"
+	                     R"("bytes_requested":73728,"bytes_processed":73728,)"
+	                     R"("pages_scanned":18,"pages_merged":18,)"),
+	          std::string::npos)
+	    << r.out;
+	EXPECT_NE(r.out.find(R"("total":{"processes":2,"failed":0,"gone":0,"pages_scanned":36,)"
+	                     R"("pages_merged":36,)"),
+	          std::string::npos)
+	    << r.out;
+	EXPECT_NE(r.out.find(R"("bytes_saved":147456}})"), std::string::npos) << r.out;
+	EXPECT_EQ(r.err, "");
+}
+
+TEST_F(Commands, PerProcessErrors)
+{
+	auto perm = run_cmd({"merge", "db", "666", "--range", "1000+4K"});
+	EXPECT_EQ(perm.rc, 4);
+	EXPECT_NE(perm.err.find("ptrace"), std::string::npos) << perm.err;
+	auto busy = run_cmd({"merge", "db", "777", "--range", "1000+4K"});
+	EXPECT_EQ(busy.rc, 7);
+	EXPECT_NE(busy.err.find("another partition"), std::string::npos) << busy.err;
+	auto gone = run_cmd({"merge", "db", "888", "--range", "1000+4K"});
+	EXPECT_EQ(gone.rc, 5);
+	auto notmember = run_cmd({"leave", "db", "777"});
+	EXPECT_EQ(notmember.rc, 5);
+	EXPECT_NE(notmember.err.find("not a member"), std::string::npos) << notmember.err;
+	auto unperm = run_cmd({"unmerge", "db", "666", "--range", "1000+4K"});
+	EXPECT_EQ(unperm.rc, 4);
+}
+
+TEST_F(Commands, SomeFailSomeSucceedIsPartial)
+{
+	auto r = run_cmd({"merge", "db", "100", "666", "200", "--range", "1000+4K", "--json"});
+	EXPECT_EQ(r.rc, 6) << r.err;
+	EXPECT_NE(r.out.find(R"("failed":1)"), std::string::npos) << r.out;
+	auto l = run_cmd({"leave", "db", "100", "888"});
+	EXPECT_EQ(l.rc, 6) << l.err;
+	EXPECT_NE(l.out.find("pid 100: left"), std::string::npos) << l.out;
+}
+
+TEST_F(Commands, Stats)
+{
+	auto r = run_cmd({"stats", "db", "--json"});
+	ASSERT_EQ(r.rc, 0) << r.err;
+	EXPECT_EQ(r.out.rfind(R"({"name":"db","id":9,"zero_pages":false,"members":2,)", 0), 0u)
+	    << r.out;
+	EXPECT_NE(r.out.find(R"("pages_sharing":100,)"), std::string::npos) << r.out;
+}
+
+TEST_F(Commands, WatchOnceReportsARound)
+{
+	auto r = run_cmd({"watch", "db", "100", "666", "--once", "--range", "1000+8K", "--json"});
+	EXPECT_EQ(r.rc, 6) << r.err; // one of two failed in the only round
+	EXPECT_EQ(r.out.rfind(R"({"round":1,)", 0), 0u) << r.out;
+	EXPECT_NE(r.out.find(R"("processes":2,"new":[100,666],"gone":[],"pages_scanned":2,)"
+	                     R"("pages_merged":2,)"),
+	          std::string::npos)
+	    << r.out;
+	EXPECT_NE(r.out.find(R"("errors":[{"pid":666,)"), std::string::npos) << r.out;
+	EXPECT_NE(r.out.find(R"("stats":{"members":2,)"), std::string::npos) << r.out;
+	EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1);
+}
+
+TEST_F(Commands, WatchCountsRounds)
+{
+	auto r = run_cmd(
+	    {"watch", "db", "100", "--count", "3", "--interval", "0.01", "--range", "1000+4K"});
+	EXPECT_EQ(r.rc, 0) << r.err;
+	EXPECT_NE(r.out.find("round 3:"), std::string::npos) << r.out;
+	EXPECT_EQ(r.out.find("round 4:"), std::string::npos) << r.out;
+	// Processes seen in round 1 are not new in round 2.
+	EXPECT_NE(r.out.find("round 2: 1 processes (0 new, 0 gone)"), std::string::npos) << r.out;
+}
