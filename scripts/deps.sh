@@ -6,7 +6,7 @@ set -euo pipefail
 declare -A group=(
 	[kernel]="build-essential bc bison flex libelf-dev libssl-dev cpio xz-utils kmod ccache git python3 rsync libnuma-dev"
 	[vm]="qemu-system-x86 busybox-static cpio gzip"
-	[user]="build-essential cmake pkg-config libgtest-dev libgmock-dev libcli11-dev libcap-dev python3"
+	[user]="build-essential cmake pkg-config libgtest-dev libgmock-dev libcli11-dev libcap-dev python3 man-db groff-base"
 )
 
 want=()
