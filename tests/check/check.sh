@@ -40,6 +40,15 @@ case $? in
 *) fails+=("VM: suite runner failed") ;;
 esac
 
+# A suite that should have run but left no status is a failure, not a pass.
+for t in $(find "$build/user/tests/vm" -name '*_vmtest' -type f -perm -u+x | sort) \
+	"$build"/tests/kselftest/*; do
+	[[ -x $t ]] || continue
+	name=$(basename "$t")
+	[[ $t == */kselftest/* ]] && name=kselftest-$name
+	[[ -f $results/$name.status ]] || fails+=("VM: suite $name did not run")
+done
+
 args=()
 for f in "${fails[@]}"; do args+=(--fail "$f"); done
 exec "$top/tests/check/report.py" "$results" "${args[@]}"
