@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Install the Debian packages a ksmpart build or test run needs, only if missing.
-# Usage: scripts/deps.sh GROUP...   (groups: kernel vm user)
+# Usage: scripts/deps.sh GROUP...   (groups: kernel vm user bench)
 set -euo pipefail
 
 declare -A group=(
 	[kernel]="build-essential bc bison flex libelf-dev libssl-dev cpio xz-utils kmod ccache git python3 rsync libnuma-dev"
 	[vm]="qemu-system-x86 busybox-static cpio gzip"
-	[user]="build-essential cmake pkg-config libgtest-dev libgmock-dev libcli11-dev libcap-dev python3 man-db groff-base"
+	[user]="build-essential cmake pkg-config libgtest-dev libgmock-dev libcli11-dev libcap-dev python3 man-db groff-base bash-completion"
+	[bench]="libxxhash-dev python3-matplotlib"
 )
 
 want=()

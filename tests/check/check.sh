@@ -24,6 +24,7 @@ host_tap() {
 	echo "${PIPESTATUS[0]}" >"$results/$name.status"
 }
 host_tap man-pages "$top/tests/man/check-man.sh"
+host_tap tool-completion "$top/tests/unit/tool/completion-check.sh" "$build/user/ksmpart-tool/ksmpart-tool"
 # Installs into build/install-check and builds examples/ against it (pkg-config,
 # find_package); the VM runs them (tests/install/run-examples.sh).
 host_tap install-check "$top/tests/install/check-install.sh" "$build/user"
