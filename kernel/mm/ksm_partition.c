@@ -663,6 +663,7 @@ SYSCALL_DEFINE6(ksm_merge, int, fd, int, pidfd,
 	u64 start_ns, start_cpu;
 	struct iov_iter iter;
 	struct mm_struct *mm;
+	bool drained = false;
 	bool joined = false;
 	size_t total_len;
 	u32 usize = 0;
@@ -701,15 +702,19 @@ SYSCALL_DEFINE6(ksm_merge, int, fd, int, pidfd,
 	if (joined)
 		res.flags |= KSM_MERGE_RESULT_JOINED;
 
-	/* Pages in per-cpu LRU batches hold a reference: merging would fail */
+	/*
+	 * Pages in per-cpu LRU batches hold a reference: merging would fail.
+	 * This CPU's batch now; all CPUs' only if a page fails (see there).
+	 */
 	if (total_len)
-		lru_add_drain_all();
+		lru_add_drain();
 	while (iov_iter_count(&iter)) {
 		size_t done;
 
 		ret = ksm_partition_merge_range(part, mm,
 						(unsigned long)iter_iov_addr(&iter),
-						iter_iov_len(&iter), &res, &done);
+						iter_iov_len(&iter), &res, &drained,
+						&done);
 		iov_iter_advance(&iter, done);
 		if (ret)
 			break;

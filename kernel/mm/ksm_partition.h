@@ -138,7 +138,7 @@ int ksm_partition_join(struct ksm_partition *part, struct mm_struct *mm,
 int ksm_partition_merge_range(struct ksm_partition *part,
 			      struct mm_struct *mm, unsigned long start,
 			      size_t len, struct ksm_merge_result *res,
-			      size_t *done);
+			      bool *drained, size_t *done);
 int ksm_partition_unmerge_range(struct ksm_partition *part,
 				struct mm_struct *mm, unsigned long start,
 				size_t len, size_t *done);

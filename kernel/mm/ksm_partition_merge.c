@@ -535,6 +535,7 @@ static struct ksm_member *lock_member(struct ksm_partition *part,
  * @start: start of the range, any alignment
  * @len: length of the range
  * @res: counters to add to
+ * @drained: whether this call drained all CPUs' LRU batches already
  * @done: set to the bytes of the range processed, also on error
  *
  * Return: 0 when the whole range is processed, else why it stopped early:
@@ -544,7 +545,7 @@ static struct ksm_member *lock_member(struct ksm_partition *part,
 int ksm_partition_merge_range(struct ksm_partition *part,
 			      struct mm_struct *mm, unsigned long start,
 			      size_t len, struct ksm_merge_result *res,
-			      size_t *done)
+			      bool *drained, size_t *done)
 {
 	unsigned long addr = start & PAGE_MASK;
 	unsigned long end = PAGE_ALIGN(start + len);
@@ -614,6 +615,15 @@ int ksm_partition_merge_range(struct ksm_partition *part,
 			member_drop_item(member, rmap_item);
 		mutex_unlock(&part->lock);
 		put_page(page);
+		/*
+		 * The reference of another CPU's LRU batch makes a merge fail:
+		 * drain them all, once per call, and try the page again.
+		 */
+		if (result == KSM_PAGE_FAILED && !*drained) {
+			lru_add_drain_all();
+			*drained = true;
+			continue;
+		}
 		count_result(res, result);
 advance:
 		addr = next;
