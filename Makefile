@@ -35,6 +35,8 @@ help:
 ## make install         install the library, headers, pkg-config/CMake files, tool and man pages
 ##                      (PREFIX=/usr/local, DESTDIR= for staging)
 ## make clean           remove build/ (the ccache in ~/.cache/ksmpart stays)
+## make bench           ksm_merge vs ksmd benchmark in the release VM, ratios in build/bench/
+##                      (BENCH_QUICK=1: ~3 min smoke run; BENCH_* sizes: docs/performance.md)
 
 deps:
 	@scripts/deps.sh kernel vm user
@@ -94,3 +96,15 @@ checkpatch: kernel-tree
 
 clean:
 	rm -rf $(BUILD)
+
+# The benchmark (docs/performance.md): one VM boot runs every measurement,
+# the report (ratio table, summary.json, throughput.png) is made on the host.
+# BENCH_* variables given to make are passed to bench/run.sh in the guest.
+.PHONY: bench
+bench:
+	@scripts/deps.sh kernel vm user bench
+	@$(MAKE) kernel-release user
+	tests/vm/run --release --smp 2 --mem 3G --timeout 3000 \
+		$(foreach v,$(filter BENCH_%,$(.VARIABLES)),--env '$(v)=$($(v))') \
+		-- $(CURDIR)/bench/run.sh $(BUILD)/bench
+	@$(firstword $(wildcard /usr/bin/python3) python3) bench/report.py $(BUILD)/bench
