@@ -9,25 +9,19 @@ results=$build/check/results
 rm -rf "$results"
 mkdir -p "$results"
 
+# shellcheck source=tests/check/suites.sh
+source "$top/tests/check/suites.sh"
+
 echo "# ===== host suites"
-"$top/tests/harness/selftest.sh" 2>&1 | tee "$results/harness.tap"
-echo "${PIPESTATUS[0]}" >"$results/harness.status"
-while read -r t; do
-	"$t" --gtest_output="xml:$results/$(basename "$t").xml"
-	echo $? >"$results/$(basename "$t").status"
-done < <(find "$build/user/tests/unit" -name '*_test' -type f -perm -u+x 2>/dev/null | sort)
-host_tap() {
-	local name=$1
-	shift
-	echo "# ===== suite $name: $*"
-	"$@" 2>&1 | tee "$results/$name.tap"
-	echo "${PIPESTATUS[0]}" >"$results/$name.status"
-}
-host_tap man-pages "$top/tests/man/check-man.sh"
-host_tap tool-completion "$top/tests/unit/tool/completion-check.sh" "$build/user/ksmpart-tool/ksmpart-tool"
+tap_suite harness "$top/tests/harness/selftest.sh"
+for t in $(find "$build/user/tests/unit" -name '*_test' -type f -perm -u+x | sort); do
+	gtest_suite "$(basename "$t")" "$t"
+done
+tap_suite man-pages "$top/tests/man/check-man.sh"
+tap_suite tool-completion "$top/tests/unit/tool/completion-check.sh" "$build/user/ksmpart-tool/ksmpart-tool"
 # Installs into build/install-check and builds examples/ against it (pkg-config,
 # find_package); the VM runs them (tests/install/run-examples.sh).
-host_tap install-check "$top/tests/install/check-install.sh" "$build/user"
+tap_suite install-check "$top/tests/install/check-install.sh" "$build/user"
 
 echo "# ===== VM suites (debug kernel)"
 fails=()

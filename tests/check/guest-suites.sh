@@ -12,21 +12,8 @@ mkdir -p "$results"
 
 echo "# kernel $(uname -r), $(nproc) vCPU, $(awk '/MemTotal/ {print $2 " kB"}' /proc/meminfo)"
 
-tap_suite() {
-	local name=$1
-	shift
-	echo "# ===== suite $name: $*"
-	"$@" 2>&1 | tee "$results/$name.tap"
-	echo "${PIPESTATUS[0]}" >"$results/$name.status"
-}
-
-gtest_suite() {
-	local name=$1
-	shift
-	echo "# ===== suite $name: $*"
-	"$@" --gtest_output="xml:$results/$name.xml" 2>&1
-	echo "$?" >"$results/$name.status"
-}
+# shellcheck source=tests/check/suites.sh
+source "$top/tests/check/suites.sh"
 
 for t in "$build"/tests/kselftest/*; do
 	[[ -x $t ]] && tap_suite "kselftest-$(basename "$t")" "$t"
