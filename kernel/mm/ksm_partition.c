@@ -269,14 +269,17 @@ static const char *ksm_stat_format(const struct attribute *attr)
 	return strcmp(attr->name, "general_profit") ? "%llu\n" : "%lld\n";
 }
 
+static struct ksm_partition *kobj_to_partition(struct kobject *kobj)
+{
+	return container_of(kobj, struct ksm_partition, kobj);
+}
+
 static ssize_t ksm_stat_show(struct kobject *kobj, struct kobj_attribute *attr,
 			     char *buf)
 {
-	struct ksm_partition *part = container_of(kobj, struct ksm_partition,
-						  kobj);
 	struct ksm_partition_stats stats;
 
-	ksm_partition_get_stats(part, &stats);
+	ksm_partition_get_stats(kobj_to_partition(kobj), &stats);
 	return sysfs_emit(buf, ksm_stat_format(&attr->attr),
 			  ksm_stat_value(&attr->attr, &stats));
 }
@@ -338,11 +341,6 @@ static struct attribute *ksm_partition_stat_attrs[] = {
 static const struct attribute_group ksm_partition_stat_group = {
 	.attrs = ksm_partition_stat_attrs,
 };
-
-static struct ksm_partition *kobj_to_partition(struct kobject *kobj)
-{
-	return container_of(kobj, struct ksm_partition, kobj);
-}
 
 static ssize_t name_show(struct kobject *kobj, struct kobj_attribute *attr,
 			 char *buf)
@@ -509,12 +507,41 @@ u64 ksm_partition_id(struct mm_struct *mm)
 	return id;
 }
 
-/* Charge a ksm_merge() call: its results and the CPU time since @start */
+/*
+ * A merge, unmerge or leave call on its target: who, and what to charge to
+ * the partition's statistics and tracepoints when it ends.
+ */
+struct ksm_call {
+	struct mm_struct *mm;		/* referenced */
+	pid_t tgid;
+	u64 start_ns;			/* wall clock, for the tracepoints */
+	u64 start_cpu;			/* task_sched_runtime(), for the stats */
+	unsigned long shared_before;	/* see ksm_mm_shared_pages() */
+};
+
+/* Pages of @mm sharing KSM pages or KSM zero pages: what unmerging breaks */
+static unsigned long ksm_mm_shared_pages(struct mm_struct *mm)
+{
+	return READ_ONCE(mm->ksm_merging_pages) + mm_ksm_zero_pages(mm);
+}
+
+static u64 ksm_call_cpu_ns(const struct ksm_call *call)
+{
+	return task_sched_runtime(current) - call->start_cpu;
+}
+
+static u64 ksm_call_wall_ns(const struct ksm_call *call)
+{
+	return ktime_get_ns() - call->start_ns;
+}
+
+/* Charge a ksm_merge() call: its results and its CPU time */
 static void ksm_account_merge(struct ksm_partition *part,
-			      const struct ksm_merge_result *res, u64 start)
+			      const struct ksm_merge_result *res,
+			      const struct ksm_call *call)
 {
 	struct ksm_partition_activity *act = &part->activity;
-	u64 cpu_ns = task_sched_runtime(current) - start;
+	u64 cpu_ns = ksm_call_cpu_ns(call);
 
 	spin_lock(&part->stats_lock);
 	act->merge_calls++;
@@ -532,20 +559,14 @@ static void ksm_account_merge(struct ksm_partition *part,
 
 /* Charge a ksm_unmerge() or ksm_leave() call (@calls) and its CPU time */
 static void ksm_account_unmerge(struct ksm_partition *part, u64 *calls,
-				u64 start)
+				const struct ksm_call *call)
 {
-	u64 cpu_ns = task_sched_runtime(current) - start;
+	u64 cpu_ns = ksm_call_cpu_ns(call);
 
 	spin_lock(&part->stats_lock);
 	(*calls)++;
 	part->activity.unmerge_time_ns += cpu_ns;
 	spin_unlock(&part->stats_lock);
-}
-
-/* Pages of @mm sharing KSM pages or KSM zero pages: what unmerging breaks */
-static unsigned long ksm_mm_shared_pages(struct mm_struct *mm)
-{
-	return READ_ONCE(mm->ksm_merging_pages) + mm_ksm_zero_pages(mm);
 }
 
 /**
@@ -632,6 +653,23 @@ static struct mm_struct *ksm_target_mm(int pidfd, pid_t *tgid)
 	return mm;
 }
 
+/* Start a call on the process @pidfd names; ksm_call_end() ends it */
+static int ksm_call_begin(struct ksm_call *call, int pidfd)
+{
+	call->mm = ksm_target_mm(pidfd, &call->tgid);
+	if (IS_ERR(call->mm))
+		return PTR_ERR(call->mm);
+	call->start_ns = ktime_get_ns();
+	call->start_cpu = task_sched_runtime(current);
+	call->shared_before = ksm_mm_shared_pages(call->mm);
+	return 0;
+}
+
+static void ksm_call_end(struct ksm_call *call)
+{
+	mmput(call->mm);
+}
+
 static struct ksm_partition *ksm_partition_of(struct fd f)
 {
 	if (fd_empty(f) || fd_file(f)->f_op != &ksm_partition_fops)
@@ -660,15 +698,13 @@ SYSCALL_DEFINE6(ksm_merge, int, fd, int, pidfd,
 	struct iovec *iov = iovstack;
 	struct ksm_merge_result res = {};
 	struct ksm_partition *part;
-	u64 start_ns, start_cpu;
+	struct ksm_call call;
 	struct iov_iter iter;
-	struct mm_struct *mm;
 	bool drained = false;
 	bool joined = false;
 	size_t total_len;
 	u32 usize = 0;
 	ssize_t ret;
-	pid_t tgid;
 
 	if (flags)
 		return -EINVAL;
@@ -689,16 +725,12 @@ SYSCALL_DEFINE6(ksm_merge, int, fd, int, pidfd,
 		return ret;
 	total_len = iov_iter_count(&iter);
 
-	mm = ksm_target_mm(pidfd, &tgid);
-	if (IS_ERR(mm)) {
-		ret = PTR_ERR(mm);
-		goto free_iov;
-	}
-	start_ns = ktime_get_ns();
-	start_cpu = task_sched_runtime(current);
-	ret = ksm_partition_join(part, mm, &joined);
+	ret = ksm_call_begin(&call, pidfd);
 	if (ret)
-		goto put_mm;
+		goto free_iov;
+	ret = ksm_partition_join(part, call.mm, &joined);
+	if (ret)
+		goto end;
 	if (joined)
 		res.flags |= KSM_MERGE_RESULT_JOINED;
 
@@ -711,7 +743,7 @@ SYSCALL_DEFINE6(ksm_merge, int, fd, int, pidfd,
 	while (iov_iter_count(&iter)) {
 		size_t done;
 
-		ret = ksm_partition_merge_range(part, mm,
+		ret = ksm_partition_merge_range(part, call.mm,
 						(unsigned long)iter_iov_addr(&iter),
 						iter_iov_len(&iter), &res, &drained,
 						&done);
@@ -720,18 +752,18 @@ SYSCALL_DEFINE6(ksm_merge, int, fd, int, pidfd,
 			break;
 	}
 	ret = (total_len - iov_iter_count(&iter)) ? : ret;
-	ksm_account_merge(part, &res, start_cpu);
-	trace_ksm_partition_merge(part->id, tgid, res.pages_scanned,
+	ksm_account_merge(part, &res, &call);
+	trace_ksm_partition_merge(part->id, call.tgid, res.pages_scanned,
 				  res.pages_merged + res.zero_pages_merged,
-				  ktime_get_ns() - start_ns, ret);
+				  ksm_call_wall_ns(&call), ret);
 
 	if (ret >= 0 && ures) {
 		res.size = min_t(u32, usize, sizeof(res));
 		if (copy_to_user(ures, &res, res.size))
 			ret = -EFAULT;
 	}
-put_mm:
-	mmput(mm);
+end:
+	ksm_call_end(&call);
 free_iov:
 	kfree(iov);
 	return ret;
@@ -754,13 +786,10 @@ SYSCALL_DEFINE5(ksm_unmerge, int, fd, int, pidfd,
 	struct iovec iovstack[UIO_FASTIOV];
 	struct iovec *iov = iovstack;
 	struct ksm_partition *part;
-	unsigned long shared_before;
-	u64 start_ns, start_cpu;
-	struct iov_iter iter;
-	struct mm_struct *mm;
 	size_t total_len, done;
+	struct ksm_call call;
+	struct iov_iter iter;
 	ssize_t ret;
-	pid_t tgid;
 
 	if (flags)
 		return -EINVAL;
@@ -775,19 +804,14 @@ SYSCALL_DEFINE5(ksm_unmerge, int, fd, int, pidfd,
 		return ret;
 	total_len = iov_iter_count(&iter);
 
-	mm = ksm_target_mm(pidfd, &tgid);
-	if (IS_ERR(mm)) {
-		ret = PTR_ERR(mm);
+	ret = ksm_call_begin(&call, pidfd);
+	if (ret)
 		goto free_iov;
-	}
-	start_ns = ktime_get_ns();
-	start_cpu = task_sched_runtime(current);
-	shared_before = ksm_mm_shared_pages(mm);
 	/* Nothing to do still tells a non-member apart */
 	if (!total_len)
-		ret = ksm_partition_unmerge_range(part, mm, 0, 0, &done);
+		ret = ksm_partition_unmerge_range(part, call.mm, 0, 0, &done);
 	while (iov_iter_count(&iter)) {
-		ret = ksm_partition_unmerge_range(part, mm,
+		ret = ksm_partition_unmerge_range(part, call.mm,
 						  (unsigned long)iter_iov_addr(&iter),
 						  iter_iov_len(&iter), &done);
 		iov_iter_advance(&iter, done);
@@ -797,12 +821,13 @@ SYSCALL_DEFINE5(ksm_unmerge, int, fd, int, pidfd,
 	ret = (total_len - iov_iter_count(&iter)) ? : ret;
 	if (ret != -ENOENT) {
 		ksm_account_unmerge(part, &part->activity.unmerge_calls,
-				    start_cpu);
-		trace_ksm_partition_unmerge(part->id, tgid, shared_before -
-					    ksm_mm_shared_pages(mm),
-					    ktime_get_ns() - start_ns, ret);
+				    &call);
+		trace_ksm_partition_unmerge(part->id, call.tgid,
+					    call.shared_before -
+					    ksm_mm_shared_pages(call.mm),
+					    ksm_call_wall_ns(&call), ret);
 	}
-	mmput(mm);
+	ksm_call_end(&call);
 free_iov:
 	kfree(iov);
 	return ret;
@@ -818,11 +843,8 @@ free_iov:
  */
 SYSCALL_DEFINE3(ksm_leave, int, fd, int, pidfd, unsigned int, flags)
 {
-	unsigned long shared_before;
 	struct ksm_partition *part;
-	u64 start_ns, start_cpu;
-	struct mm_struct *mm;
-	pid_t tgid;
+	struct ksm_call call;
 	int ret;
 
 	if (flags)
@@ -832,19 +854,17 @@ SYSCALL_DEFINE3(ksm_leave, int, fd, int, pidfd, unsigned int, flags)
 	if (!part)
 		return -EBADF;
 
-	mm = ksm_target_mm(pidfd, &tgid);
-	if (IS_ERR(mm))
-		return PTR_ERR(mm);
-	start_ns = ktime_get_ns();
-	start_cpu = task_sched_runtime(current);
-	shared_before = ksm_mm_shared_pages(mm);
-	ret = ksm_partition_leave(part, mm);
+	ret = ksm_call_begin(&call, pidfd);
+	if (ret)
+		return ret;
+	ret = ksm_partition_leave(part, call.mm);
 	if (!ret) {
-		ksm_account_unmerge(part, &part->activity.leave_calls,
-				    start_cpu);
-		trace_ksm_partition_leave(part->id, tgid, shared_before,
-					  ktime_get_ns() - start_ns, ret);
+		ksm_account_unmerge(part, &part->activity.leave_calls, &call);
+		trace_ksm_partition_leave(part->id, call.tgid,
+					  call.shared_before -
+					  ksm_mm_shared_pages(call.mm),
+					  ksm_call_wall_ns(&call), ret);
 	}
-	mmput(mm);
+	ksm_call_end(&call);
 	return ret;
 }
