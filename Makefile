@@ -35,11 +35,14 @@ help:
 ## make install         install the library, headers, pkg-config/CMake files, tool and man pages
 ##                      (PREFIX=/usr/local, DESTDIR= for staging)
 ## make clean           remove build/ (the ccache in ~/.cache/ksmpart stays)
+## make docs-check     docs build without warnings (reST, links, SVG, man pages)
+## make patches        the upstream series in build/patches/ (cover letter included), each
+##                      patch checked: checkpatch --strict, kernel-doc, docutils, build
 ## make bench           ksm_merge vs ksmd benchmark in the release VM, ratios in build/bench/
 ##                      (BENCH_QUICK=1: ~3 min smoke run; BENCH_* sizes: docs/performance.md)
 
 deps:
-	@scripts/deps.sh kernel vm user
+	@scripts/deps.sh kernel vm user docs
 
 kernel-tree:
 	@kernel/scripts/prepare-tree.sh
@@ -108,3 +111,15 @@ bench:
 		$(foreach v,$(filter BENCH_%,$(.VARIABLES)),--env '$(v)=$($(v))') \
 		-- $(CURDIR)/bench/run.sh $(BUILD)/bench
 	@$(firstword $(wildcard /usr/bin/python3) python3) bench/report.py $(BUILD)/bench
+
+# The mailed series (kernel/series/, kernel/scripts/make-patches.sh): composed
+# in build/series/linux, every patch checked and built in order.
+.PHONY: patches
+patches: kernel-release
+	@scripts/deps.sh kernel docs
+	@kernel/scripts/make-patches.sh
+
+.PHONY: docs-check
+docs-check:
+	@scripts/deps.sh user docs
+	@docs/check-docs.sh

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the Debian packages a ksmpart build or test run needs, only if missing.
-# Usage: scripts/deps.sh GROUP...   (groups: kernel vm user bench)
+# Usage: scripts/deps.sh GROUP...   (groups: kernel vm user bench docs)
 set -euo pipefail
 
 declare -A group=(
@@ -8,6 +8,7 @@ declare -A group=(
 	[vm]="qemu-system-x86 busybox-static cpio gzip"
 	[user]="build-essential cmake pkg-config libgtest-dev libgmock-dev libcli11-dev libcap-dev python3 man-db groff-base bash-completion"
 	[bench]="libxxhash-dev python3-matplotlib"
+	[docs]="python3-docutils python3-ply librsvg2-bin"
 )
 
 want=()

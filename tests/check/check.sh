@@ -17,7 +17,8 @@ tap_suite harness "$top/tests/harness/selftest.sh"
 for t in $(find "$build/user/tests/unit" -name '*_test' -type f -perm -u+x | sort); do
 	gtest_suite "$(basename "$t")" "$t"
 done
-tap_suite man-pages "$top/tests/man/check-man.sh"
+# Docs: reST, links, SVG, and the man page lint (tests/man/check-man.sh).
+tap_suite docs "$top/docs/check-docs.sh"
 tap_suite tool-completion "$top/tests/unit/tool/completion-check.sh" "$build/user/ksmpart-tool/ksmpart-tool"
 # Installs into build/install-check and builds examples/ against it (pkg-config,
 # find_package); the VM runs them (tests/install/run-examples.sh).
