@@ -13,12 +13,12 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <sys/eventfd.h>
 #include <sys/fsuid.h>
 #include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/user.h>
 #include <linux/capability.h>
 
 #include "kselftest_harness.h"
@@ -43,16 +43,17 @@ static int lowest_free_fd(void)
 
 /* expr must fail with errno err. */
 #define EXPECT_FAIL(err, expr) do { \
+	int __want = (err); \
 	long __ret; \
 	int __e; \
 	errno = 0; \
 	__ret = (long)(expr); \
 	__e = errno; \
 	EXPECT_EQ(-1, __ret) TH_LOG("%s returned %ld, expected -1 with %s", #expr, __ret, \
-				    strerror(err)); \
+				    strerror(__want)); \
 	if (__ret == -1) \
-		EXPECT_EQ(err, __e) TH_LOG("%s: errno %d (%s), expected %d (%s)", #expr, __e, \
-					   strerror(__e), err, strerror(err)); \
+		EXPECT_EQ(__want, __e) TH_LOG("%s: errno %d (%s), expected %d (%s)", #expr, __e, \
+					      strerror(__e), __want, strerror(__want)); \
 } while (0)
 
 /* ksm_open must fail with err and install no fd. */
@@ -63,8 +64,10 @@ static int lowest_free_fd(void)
 } while (0)
 
 /* The caller must not have become a member of any partition. */
-#define EXPECT_NOT_MEMBER_SELF() \
-	EXPECT_EQ(0, self_is_member_of_any()) TH_LOG("a failing call joined the caller")
+#define EXPECT_NOT_MEMBER_SELF() do { \
+	int __member = self_is_member_of_any(); \
+	EXPECT_EQ(0, __member) TH_LOG("a failing call joined the caller"); \
+} while (0)
 
 /* 2*npairs pages: pages 2k and 2k+1 hold the same content, pairs differ. */
 static char *map_pairs(size_t npairs, uint64_t seed0)
@@ -220,19 +223,21 @@ static int child_open_cases(void *p)
 		fd = sys_ksm_open(c->name, c->flags, c->mode);
 		if (c->err == 0) {
 			if (fd < 0) {
-				fprintf(stderr, "# uid %d: ksm_open(%s, %#x, %#o): %s, expected success\n",
+				fprintf(stderr,
+					"# uid %d: ksm_open(%s, %#x, %#o): %s, expected success\n",
 					getuid(), c->name, c->flags, c->mode, strerror(errno));
 				return 10 + i;
 			}
 			if (join_partition(fd, KSM_PIDFD_SELF, NULL) != 0 ||
 			    sys_ksm_leave(fd, KSM_PIDFD_SELF, 0) != 0) {
-				fprintf(stderr, "# uid %d: fd of %s not usable: %s\n", getuid(), c->name,
-					strerror(errno));
+				fprintf(stderr, "# uid %d: fd of %s not usable: %s\n", getuid(),
+					c->name, strerror(errno));
 				return 30 + i;
 			}
 			close(fd);
 		} else if (fd != -1 || errno != c->err) {
-			fprintf(stderr, "# uid %d: ksm_open(%s, %#x, %#o) = %d errno %s, expected %s\n",
+			fprintf(stderr,
+				"# uid %d: ksm_open(%s, %#x, %#o) = %d errno %s, expected %s\n",
 				getuid(), c->name, c->flags, c->mode, fd, strerror(errno),
 				strerror(c->err));
 			return 50 + i;
@@ -246,14 +251,14 @@ static int child_open_cases(void *p)
 
 TEST(feature_probe)
 {
-	int ret;
+	int ret, e;
 
 	errno = 0;
 	ret = sys_ksm_open(NULL, ~0U, 0);
-	if (ret == -1 && errno == ENOSYS)
-		TH_LOG("ksm_open is ENOSYS: this kernel has no ksmpart");
+	e = errno;
 	ASSERT_EQ(-1, ret);
-	ASSERT_EQ(EINVAL, errno);
+	ASSERT_EQ(EINVAL, e)
+		TH_LOG("ksm_open: %s (ENOSYS: this kernel has no ksmpart)", strerror(e));
 
 	/* The other three exist too (EBADF on a bad fd, never ENOSYS). */
 	EXPECT_FAIL(EBADF, sys_ksm_merge(-1, KSM_PIDFD_SELF, NULL, 0, NULL, 0));
@@ -604,7 +609,7 @@ TEST(open_enoent_eexist)
 TEST(open_permission_classes)
 {
 	char n600[64], n666[64], n644[64], n622[64], n060[64], n606[64];
-	char *names[] = { n600, n666, n644, n622, n060, n606 };
+	char *const names[] = { n600, n666, n644, n622, n060, n606 };
 	unsigned int modes[] = { 0600, 0666, 0644, 0622, 0060, 0606 };
 	struct open_cases other = { 7, {
 		{ n600, 0, 0, EACCES },
@@ -884,7 +889,8 @@ TEST(open_merge_enomem_fail_nth)
 	char name[64];
 
 	if (access("/proc/thread-self/fail-nth", W_OK))
-		SKIP(return, "no /proc/thread-self/fail-nth (kernel without CONFIG_FAULT_INJECTION)");
+		SKIP(return,
+		     "no /proc/thread-self/fail-nth (kernel without CONFIG_FAULT_INJECTION)");
 
 	/* ksm_open: every injected failure is ENOMEM and installs nothing. */
 	for (n = 1; n < 200; n++) {
@@ -901,7 +907,8 @@ TEST(open_merge_enomem_fail_nth)
 		fail_nth_set(ffd, 0);
 		close(ffd);
 		if (fd < 0) {
-			EXPECT_EQ(ENOMEM, e) TH_LOG("fail-nth %d: ksm_open errno %s", n, strerror(e));
+			EXPECT_EQ(ENOMEM, e)
+				TH_LOG("fail-nth %d: ksm_open errno %s", n, strerror(e));
 			EXPECT_EQ(lo, lowest_free_fd());
 			EXPECT_OPEN_FAIL(ENOENT, name, 0, 0);
 			injected++;
@@ -928,7 +935,7 @@ TEST(open_merge_enomem_fail_nth)
 			long left;
 			int e;
 
-			CHILD_CHECK(buf != NULL);
+			CHILD_CHECK(buf);
 			ffd = fail_nth_fd();
 			CHILD_CHECK(ffd >= 0);
 			CHILD_CHECK(fail_nth_set(ffd, n) == 0);
@@ -988,7 +995,8 @@ TEST(open_create_excl_race_threads)
 		unique_name(name, sizeof(name), "xrace");
 		ASSERT_EQ(0, pthread_barrier_init(&bar, NULL, RACERS));
 		for (i = 0; i < RACERS; i++) {
-			t[i] = (struct race_thread){ &bar, name, KSM_OPEN_CREATE | KSM_OPEN_EXCL, -1, 0 };
+			t[i] = (struct race_thread){ &bar, name, KSM_OPEN_CREATE | KSM_OPEN_EXCL,
+						     -1, 0 };
 			ASSERT_EQ(0, pthread_create(&th[i], NULL, race_open, &t[i]));
 		}
 		winners = 0;
@@ -997,8 +1005,8 @@ TEST(open_create_excl_race_threads)
 			if (t[i].fd >= 0)
 				winners++;
 			else
-				EXPECT_EQ(EEXIST, t[i].err) TH_LOG("round %d: %s", round,
-								  strerror(t[i].err));
+				EXPECT_EQ(EEXIST, t[i].err)
+					TH_LOG("round %d: %s", round, strerror(t[i].err));
 		}
 		pthread_barrier_destroy(&bar);
 		EXPECT_EQ(1, winners) TH_LOG("round %d", round);
@@ -1037,7 +1045,8 @@ TEST(open_create_excl_race_processes)
 				close(release[1]);
 				get_byte(go[0]);	/* EOF: everyone starts */
 				errno = 0;
-				results[2 * i] = sys_ksm_open(name, KSM_OPEN_CREATE | KSM_OPEN_EXCL, 0600);
+				results[2 * i] = sys_ksm_open(name, KSM_OPEN_CREATE | KSM_OPEN_EXCL,
+							      0600);
 				results[2 * i + 1] = errno;
 				put_byte(done[1], 'd');
 				/* Hold the fd until everyone tried. */
@@ -1058,8 +1067,9 @@ TEST(open_create_excl_race_processes)
 			if (results[2 * i] >= 0)
 				winners++;
 			else
-				EXPECT_EQ(EEXIST, results[2 * i + 1]) TH_LOG("round %d racer %d: %s",
-						round, i, strerror(results[2 * i + 1]));
+				EXPECT_EQ(EEXIST, results[2 * i + 1])
+					TH_LOG("round %d racer %d: %s", round, i,
+					       strerror(results[2 * i + 1]));
 		}
 		EXPECT_EQ(1, winners) TH_LOG("round %d", round);
 		close(done[0]);
@@ -1112,7 +1122,7 @@ TEST(open_create_race_same_partition)
 				close(ch[k].to_parent[0]);
 			}
 			buf = map_seeded(2, seeds);
-			CHILD_CHECK(buf != NULL);
+			CHILD_CHECK(buf);
 			sh->addr[i] = buf;
 			get_byte(go[0]);	/* EOF: start together */
 			errno = 0;
@@ -1671,7 +1681,8 @@ TEST(merge_ebusy_and_global_ksm_calls)
 
 /* ---- EINTR: a tracer makes the call start with a signal pending ---- */
 
-static volatile sig_atomic_t usr1_seen;
+/* Lock-free atomic: safe to update from a signal handler without volatile. */
+static atomic_int usr1_seen;
 
 static void on_usr1(int sig)
 {
@@ -1698,7 +1709,7 @@ static int eintr_child(void *p)
 	size_t len = 8 * psize();
 	ssize_t r;
 
-	CHILD_CHECK(buf != NULL);
+	CHILD_CHECK(buf);
 	sa.sa_flags = a->restart ? SA_RESTART : 0;
 	CHILD_CHECK(sigaction(SIGUSR1, &sa, NULL) == 0);
 	if (a->nr == __NR_ksm_unmerge) {
@@ -1736,7 +1747,7 @@ static int eintr_child(void *p)
  */
 static int trace_signal_at_entry(int (*fn)(void *), void *arg, long nr, long *raw)
 {
-	struct user_regs_struct regs;
+	struct __ptrace_syscall_info info;
 	int st, sig = 0;
 	pid_t pid;
 
@@ -1751,7 +1762,8 @@ static int trace_signal_at_entry(int (*fn)(void *), void *arg, long nr, long *ra
 	}
 	if (waitpid(pid, &st, 0) != pid || !WIFSTOPPED(st) || WSTOPSIG(st) != SIGSTOP)
 		return -2;
-	if (ptrace(PTRACE_SETOPTIONS, pid, NULL, (void *)(long)(PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL)))
+	if (ptrace(PTRACE_SETOPTIONS, pid, NULL,
+		   (void *)(long)(PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL)))
 		return -3;
 	for (;;) {
 		if (ptrace(PTRACE_SYSCALL, pid, NULL, (void *)(long)sig))
@@ -1765,9 +1777,9 @@ static int trace_signal_at_entry(int (*fn)(void *), void *arg, long nr, long *ra
 			sig = WSTOPSIG(st);
 			continue;
 		}
-		if (ptrace(PTRACE_GETREGS, pid, NULL, &regs))
+		if (ptrace(PTRACE_GET_SYSCALL_INFO, pid, (void *)sizeof(info), &info) <= 0)
 			return -7;
-		if ((long)regs.orig_rax == nr && (long)regs.rax == -ENOSYS)
+		if (info.op == PTRACE_SYSCALL_INFO_ENTRY && (long)info.entry.nr == nr)
 			break;	/* entry of the call */
 	}
 	if (kill(pid, SIGUSR1))
@@ -1776,9 +1788,10 @@ static int trace_signal_at_entry(int (*fn)(void *), void *arg, long nr, long *ra
 		return -9;
 	if (waitpid(pid, &st, 0) != pid || !WIFSTOPPED(st) || WSTOPSIG(st) != (SIGTRAP | 0x80))
 		return -10;
-	if (ptrace(PTRACE_GETREGS, pid, NULL, &regs))
+	if (ptrace(PTRACE_GET_SYSCALL_INFO, pid, (void *)sizeof(info), &info) <= 0 ||
+	    info.op != PTRACE_SYSCALL_INFO_EXIT)
 		return -11;
-	*raw = regs.rax;
+	*raw = info.exit.rval;
 	if (ptrace(PTRACE_SYSCALL, pid, NULL, NULL))
 		return -12;
 	if (waitpid(pid, &st, 0) != pid || !WIFSTOPPED(st) || WSTOPSIG(st) != SIGUSR1)

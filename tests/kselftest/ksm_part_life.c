@@ -115,7 +115,7 @@ TEST(fork_child_is_member)
 		char *scratch = map_anon(1);
 
 		chan_child_side(&ch);
-		CHILD_CHECK(scratch != NULL);
+		CHILD_CHECK(scratch);
 		errno = 0;
 		x->q[0] = madvise(scratch, psize(), MADV_MERGEABLE) ? errno : 0;
 		errno = 0;
@@ -316,7 +316,7 @@ TEST(exit_leaves_named_partition_removed)
 		char *cbuf = map_same(4, 0x43000);
 
 		chan_child_side(&ch);
-		CHILD_CHECK(cbuf != NULL);
+		CHILD_CHECK(cbuf);
 		CHILD_CHECK(merge_range(fd, KSM_PIDFD_SELF, cbuf, 4 * psize(), NULL) ==
 			    (ssize_t)(4 * psize()));
 		close(fd);
@@ -422,7 +422,7 @@ TEST(member_exit_keeps_others_sharing)
 		char *cbuf = map_same(4, 0x46000);
 		struct ksm_merge_result res;
 
-		CHILD_CHECK(cbuf != NULL);
+		CHILD_CHECK(cbuf);
 		CHILD_CHECK(merge_range(fd, KSM_PIDFD_SELF, cbuf, 4 * psize(), &res) ==
 			    (ssize_t)(4 * psize()));
 		CHILD_CHECK(res.pages_merged == 4);
@@ -460,7 +460,7 @@ TEST(leave_other_process_by_pidfd)
 		char *cbuf = map_same(4, 0x47000);
 
 		chan_child_side(&ch);
-		CHILD_CHECK(cbuf != NULL);
+		CHILD_CHECK(cbuf);
 		x->addr = cbuf;
 		CHILD_CHECK(put_byte(ch.to_parent[1], 'r') == 0);
 		CHILD_CHECK(get_byte(ch.to_child[0]) == 'q');
@@ -567,7 +567,7 @@ TEST(scm_rights_passing)
 		link[n] = 0;
 		CHILD_CHECK(!strcmp(link, "anon_inode:[ksm_partition]"));
 		cbuf = map_seeded(8, s);
-		CHILD_CHECK(cbuf != NULL);
+		CHILD_CHECK(cbuf);
 		x->addr = cbuf;
 		x->ret = merge_range(rfd, KSM_PIDFD_SELF, cbuf, 8 * psize(), &x->res);
 		x->err = errno;
@@ -744,7 +744,8 @@ TEST_F_TIMEOUT(slow, close_fd_during_merge, 600)
 	ASSERT_LE(0, pm);
 	bad = 0;
 	for (i = 0; i < n; i += 2 * 61) {
-		uint64_t a = pfn_of(pm, m.buf + i * psize()), b = pfn_of(pm, m.buf + (i + 1) * psize());
+		uint64_t a = pfn_of(pm, m.buf + i * psize());
+		uint64_t b = pfn_of(pm, m.buf + (i + 1) * psize());
 
 		if (!a || a != b)
 			bad++;
@@ -784,7 +785,7 @@ TEST_F_TIMEOUT(slow, target_killed_during_merge, 600)
 		size_t i;
 
 		chan_child_side(&ch);
-		CHILD_CHECK(cbuf != NULL);
+		CHILD_CHECK(cbuf);
 		for (i = 0; i < n; i++)
 			fill_page(cbuf + i * psize(), 0x4a000 + i / 2);
 		*addr = cbuf;
@@ -819,7 +820,8 @@ TEST_F_TIMEOUT(slow, target_killed_during_merge, 600)
 	/* The partition still works. */
 	own = map_same(4, 0x4b000);
 	ASSERT_NE(NULL, own);
-	EXPECT_EQ((ssize_t)(4 * psize()), merge_range(m.fd, KSM_PIDFD_SELF, own, 4 * psize(), &m.res));
+	EXPECT_EQ((ssize_t)(4 * psize()),
+		  merge_range(m.fd, KSM_PIDFD_SELF, own, 4 * psize(), &m.res));
 	EXPECT_EQ(3, m.res.pages_merged);
 	EXPECT_EQ(0, sys_ksm_leave(m.fd, KSM_PIDFD_SELF, 0));
 	chan_parent_close(&ch);
@@ -883,7 +885,8 @@ TEST_F_TIMEOUT(slow, concurrent_merges_same_range, 300)
 		}
 		for (w = 0; w < 2; w++) {
 			pthread_join(th[w], NULL);
-			EXPECT_EQ((ssize_t)(64 * psize()), m[w].ret) TH_LOG("%s", strerror(m[w].err));
+			EXPECT_EQ((ssize_t)(64 * psize()), m[w].ret)
+				TH_LOG("%s", strerror(m[w].err));
 			EXPECT_EQ(64, m[w].res.pages_scanned);
 			EXPECT_TRUE(res_invariants_hold(&m[w].res, 64));
 		}
@@ -897,12 +900,14 @@ TEST_F_TIMEOUT(slow, concurrent_merges_same_range, 300)
 		for (k = 0; k < 64; k += 2)
 			shared += self_pfn(buf + k * psize()) == self_pfn(buf + (k + 1) * psize());
 		TH_LOG("round %d: merged %llu + %llu, failed %llu + %llu, %d pairs merged", round,
-		       (unsigned long long)m[0].res.pages_merged, (unsigned long long)m[1].res.pages_merged,
-		       (unsigned long long)m[0].res.pages_failed, (unsigned long long)m[1].res.pages_failed,
-		       shared);
+		       (unsigned long long)m[0].res.pages_merged,
+		       (unsigned long long)m[1].res.pages_merged,
+		       (unsigned long long)m[0].res.pages_failed,
+		       (unsigned long long)m[1].res.pages_failed, shared);
 		EXPECT_EQ(shared, m[0].res.pages_merged + m[1].res.pages_merged);
 		/* A serial call merges the rest, one merge per remaining pair. */
-		EXPECT_EQ((ssize_t)(64 * psize()), merge_range(fd, KSM_PIDFD_SELF, buf, 64 * psize(), &res));
+		EXPECT_EQ((ssize_t)(64 * psize()),
+			  merge_range(fd, KSM_PIDFD_SELF, buf, 64 * psize(), &res));
 		EXPECT_EQ(32 - shared, res.pages_merged) TH_LOG("round %d", round);
 		EXPECT_EQ(0, res.pages_failed);
 		for (k = 0; k < 64; k += 2)
@@ -1060,7 +1065,8 @@ TEST_F_TIMEOUT(slow, many_partitions_no_slab_leak, 600)
 	base = slab_objects(caches, 2, &merged, why, sizeof(why));
 	if (base < 0)
 		SKIP(return, "%s", why);
-	TH_LOG("baseline %ld objects%s", base, merged ? " (caches shared with other slab users)" : "");
+	TH_LOG("baseline %ld objects%s", base,
+	       merged ? " (caches shared with other slab users)" : "");
 
 	ASSERT_EQ(0, pipe(done));
 	ASSERT_EQ(0, pipe(release));
@@ -1083,7 +1089,7 @@ TEST_F_TIMEOUT(slow, many_partitions_no_slab_leak, 600)
 			for (k = 0; k < 8; k++)
 				s[k] += 0x4c000 + 16 * i;
 			buf = map_seeded(8, s);
-			CHILD_CHECK(buf != NULL);
+			CHILD_CHECK(buf);
 			CHILD_CHECK(merge_range(fds[i], KSM_PIDFD_SELF, buf, 8 * psize(), &res) ==
 				    (ssize_t)(8 * psize()));
 			CHILD_CHECK(res.pages_merged == 2 && res.pages_unshared == 6);

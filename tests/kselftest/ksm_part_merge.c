@@ -34,17 +34,20 @@ static bool counts_are(const struct ksm_merge_result *r, uint64_t sc, uint64_t m
 }
 
 #define EXPECT_COUNTS(r, ...) do { \
-	bool __ok = counts_are(&(r), __VA_ARGS__); \
+	const struct ksm_merge_result *__r = &(r); \
+	bool __ok = counts_are(__r, __VA_ARGS__); \
 	if (!__ok) \
-		res_print("got", &(r)); \
-	EXPECT_TRUE(__ok) TH_LOG("expected scanned/merged/already/unshared/failed/absent/skipped = %s", \
-				 #__VA_ARGS__); \
+		res_print("got", __r); \
+	EXPECT_TRUE(__ok) \
+		TH_LOG("expected scanned/merged/already/unshared/failed/absent/skipped = %s", \
+		       #__VA_ARGS__); \
 } while (0)
 
 #define EXPECT_VALID_RES(r, touched) do { \
-	EXPECT_EQ(KSM_MERGE_RESULT_SIZE_VER0, (r).size); \
-	EXPECT_TRUE(res_invariants_hold(&(r), touched)) { \
-		res_print("invariants broken", &(r)); \
+	const struct ksm_merge_result *__r = &(r); \
+	EXPECT_EQ(KSM_MERGE_RESULT_SIZE_VER0, __r->size); \
+	EXPECT_TRUE(res_invariants_hold(__r, touched)) { \
+		res_print("invariants broken", __r); \
 	} \
 } while (0)
 
@@ -212,7 +215,8 @@ TEST(merge_groups_exact_counts)
 	fd = sys_ksm_open(NULL, 0, 0);
 	ASSERT_LE(0, fd);
 
-	ASSERT_EQ((ssize_t)(NG * psize()), merge_range(fd, KSM_PIDFD_SELF, buf, NG * psize(), &res));
+	ASSERT_EQ((ssize_t)(NG * psize()),
+		  merge_range(fd, KSM_PIDFD_SELF, buf, NG * psize(), &res));
 	EXPECT_VALID_RES(res, NG);
 	EXPECT_EQ(KSM_MERGE_RESULT_JOINED, res.flags);
 	/* 29 groups: the first page of each is a candidate, every other page merges. */
@@ -261,10 +265,12 @@ TEST(merge_again_already_shared)
 	ASSERT_NE(NULL, buf);
 	fd = sys_ksm_open(NULL, 0, 0);
 	ASSERT_LE(0, fd);
-	ASSERT_EQ((ssize_t)(NG * psize()), merge_range(fd, KSM_PIDFD_SELF, buf, NG * psize(), &res));
+	ASSERT_EQ((ssize_t)(NG * psize()),
+		  merge_range(fd, KSM_PIDFD_SELF, buf, NG * psize(), &res));
 	ASSERT_EQ(0, pids_pfns(0, buf, NG, first));
 
-	ASSERT_EQ((ssize_t)(NG * psize()), merge_range(fd, KSM_PIDFD_SELF, buf, NG * psize(), &res));
+	ASSERT_EQ((ssize_t)(NG * psize()),
+		  merge_range(fd, KSM_PIDFD_SELF, buf, NG * psize(), &res));
 	EXPECT_VALID_RES(res, NG);
 	EXPECT_EQ(0, res.flags);
 	/* 48 pages map KSM pages now; the 16 singletons are candidates again. */
@@ -503,7 +509,7 @@ TEST(merge_two_processes_inherited_fd)
 
 		chan_child_side(&ch);
 		cbuf = map_seeded(8, s);
-		CHILD_CHECK(cbuf != NULL);
+		CHILD_CHECK(cbuf);
 		x->addr = cbuf;
 		x->ret = merge_range(fd, KSM_PIDFD_SELF, cbuf, 8 * psize(), &x->res);
 		x->err = errno;
@@ -564,7 +570,7 @@ TEST(merge_other_process_by_pidfd)
 
 		chan_child_side(&ch);
 		cbuf = map_seeded(8, s);
-		CHILD_CHECK(cbuf != NULL);
+		CHILD_CHECK(cbuf);
 		x->addr = cbuf;
 		CHILD_CHECK(put_byte(ch.to_parent[1], 'r') == 0);
 		CHILD_CHECK(get_byte(ch.to_child[0]) == 'q');
@@ -647,7 +653,7 @@ TEST(merge_candidates_persist_and_are_compared)
 
 		chan_child_side(&ch);
 		cbuf = map_seeded(8, s);
-		CHILD_CHECK(cbuf != NULL);
+		CHILD_CHECK(cbuf);
 		x->addr = cbuf;
 		/* Forked from a member: already a member, merges through the fd. */
 		x->ret = merge_range(fd, KSM_PIDFD_SELF, cbuf, 8 * psize(), &x->res);
@@ -665,12 +671,11 @@ TEST(merge_candidates_persist_and_are_compared)
 	ASSERT_EQ(0, pids_pfns(0, buf, 8, mine));
 	ASSERT_EQ(0, pids_pfns(pid, x->addr, 8, theirs));
 	for (i = 0; i < 8; i++) {
-		if (i == 3) {
-			EXPECT_NE(mine[i], theirs[i]) TH_LOG("a changed candidate was merged");
-		} else {
-			EXPECT_EQ(mine[i], theirs[i]) TH_LOG("page %d", i);
-		}
+		if (i == 3)
+			continue;	/* changed, checked below */
+		EXPECT_EQ(mine[i], theirs[i]) TH_LOG("page %d", i);
 	}
+	EXPECT_NE(mine[3], theirs[3]) TH_LOG("a changed candidate was merged");
 	/* Our changed page kept its content. */
 	EXPECT_FALSE(page_has_seed(buf + 3 * psize(), s[3]));
 	((uint64_t *)(buf + 3 * psize()))[5] ^= 1;
@@ -708,7 +713,7 @@ TEST(merge_partitions_isolated)
 
 		chan_child_side(&ch);
 		cbuf = map_pairs(4, 0x29000);
-		CHILD_CHECK(cbuf != NULL);
+		CHILD_CHECK(cbuf);
 		x->addr = cbuf;
 		x->ret = merge_range(fd2, KSM_PIDFD_SELF, cbuf, 8 * psize(), &x->res);
 		x->err = errno;
@@ -780,7 +785,7 @@ TEST_F_TIMEOUT(ksmd, partition_vs_global_ksm, 240)
 
 		chan_child_side(&ch);
 		cbuf = map_seeded(12, s);
-		CHILD_CHECK(cbuf != NULL);
+		CHILD_CHECK(cbuf);
 		CHILD_CHECK(madvise(cbuf, 12 * psize(), MADV_MERGEABLE) == 0);
 		x->addr = cbuf;
 		CHILD_CHECK(put_byte(ch.to_parent[1], 'r') == 0);
@@ -793,7 +798,8 @@ TEST_F_TIMEOUT(ksmd, partition_vs_global_ksm, 240)
 
 	buf = map_seeded(12, s);
 	ASSERT_NE(NULL, buf);
-	ASSERT_EQ((ssize_t)(12 * psize()), merge_range(fd, KSM_PIDFD_SELF, buf, 12 * psize(), &res));
+	ASSERT_EQ((ssize_t)(12 * psize()),
+		  merge_range(fd, KSM_PIDFD_SELF, buf, 12 * psize(), &res));
 	EXPECT_COUNTS(res, 12, 4, 0, 8, 0, 0, 0);
 	ASSERT_EQ(0, pids_pfns(0, buf, 12, mine_before));
 
@@ -876,7 +882,7 @@ TEST_F_TIMEOUT(ksmd, join_unmerges_global_ksm, 240)
 
 		chan_child_side(&ch);
 		cbuf = map_pairs(4, 0x2b000);
-		CHILD_CHECK(cbuf != NULL);
+		CHILD_CHECK(cbuf);
 		CHILD_CHECK(madvise(cbuf, 8 * psize(), MADV_MERGEABLE) == 0);
 		CHILD_CHECK(prctl(PR_SET_MEMORY_MERGE, 1, 0, 0, 0) == 0);
 		x->addr = cbuf;
@@ -912,7 +918,8 @@ TEST_F_TIMEOUT(ksmd, join_unmerges_global_ksm, 240)
 	ASSERT_EQ(0, ksm_sysfs_write("run", 0));
 	merging = ksm_merging_pages(pid);
 	global = ksm_pages_shared() + ksm_pages_sharing();
-	TH_LOG("before joining: child ksm_merging_pages %ld, global shared+sharing %ld", merging, global);
+	TH_LOG("before joining: child ksm_merging_pages %ld, global shared+sharing %ld",
+	       merging, global);
 	ASSERT_EQ(0, join_partition(fd, pidfd, &res));
 	EXPECT_EQ(KSM_MERGE_RESULT_JOINED, res.flags);
 	EXPECT_EQ(0, pairs_state(pid, x->addr, 4)) TH_LOG("global KSM pages not unmerged at join");
@@ -1227,7 +1234,7 @@ TEST(merge_file_mappings)
 	for (i = 0; i < 4; i++)
 		ASSERT_TRUE(page_has_seed(rw + i * psize(), 0x32000));
 	for (i = 0; i < 2; i++)
-		((volatile char *)rw)[i * psize() + 9] = rw[i * psize() + 9];
+		force_rewrite_byte(rw + i * psize() + 9);
 	ASSERT_EQ(0, pids_pfns(0, rw, 4, before));
 	EXPECT_EQ((ssize_t)(4 * psize()), merge_range(fd, KSM_PIDFD_SELF, rw, 4 * psize(), &res));
 	EXPECT_VALID_RES(res, 4);
@@ -1320,7 +1327,8 @@ TEST_F(hugetlb, merge_hugetlb_skipped)
 		if (meminfo_kb("HugePages_Free") < 1)
 			SKIP(return, "could not reserve a huge page");
 	}
-	buf = mmap(NULL, hsz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
+	buf = mmap(NULL, hsz, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
 	if (buf == MAP_FAILED)
 		SKIP(return, "MAP_HUGETLB failed: %s", strerror(errno));
 	fill_page(buf, 0x34000);
@@ -1350,8 +1358,8 @@ TEST(merge_absent_pages)
 
 	ASSERT_NE(NULL, buf);
 	/* 0: never touched, 1: read (zero page), 2-3: equal, 4: never touched, 5: read */
-	ASSERT_EQ(0, ((volatile char *)buf)[psize()]);
-	ASSERT_EQ(0, ((volatile char *)buf)[5 * psize()]);
+	ASSERT_EQ(0, force_read_byte(buf + psize()));
+	ASSERT_EQ(0, force_read_byte(buf + 5 * psize()));
 	fill_page(buf + 2 * psize(), 0x35000);
 	fill_page(buf + 3 * psize(), 0x35000);
 	z = self_pfn(buf + psize());
@@ -1395,7 +1403,7 @@ TEST_F(ksmd, merge_zero_filled_pages_ordinary)
 		buf[i * psize()] = 1;
 		memset(buf + i * psize(), 0, psize());
 	}
-	ASSERT_EQ(0, ((volatile char *)buf)[4 * psize()]);
+	ASSERT_EQ(0, force_read_byte(buf + 4 * psize()));
 	z = self_pfn(buf + 4 * psize());
 	fd = sys_ksm_open(NULL, 0, 0);
 	ASSERT_LE(0, fd);
@@ -1491,7 +1499,8 @@ TEST(merge_thp_split_on_merge)
 	fd = sys_ksm_open(NULL, 0, 0);
 	ASSERT_LE(0, fd);
 	/* Candidates in small pages first. */
-	EXPECT_EQ((ssize_t)(2 * psize()), merge_range(fd, KSM_PIDFD_SELF, small, 2 * psize(), &res));
+	EXPECT_EQ((ssize_t)(2 * psize()),
+		  merge_range(fd, KSM_PIDFD_SELF, small, 2 * psize(), &res));
 	EXPECT_COUNTS(res, 2, 0, 0, 2, 0, 0, 0);
 	EXPECT_EQ((ssize_t)len, merge_range(fd, KSM_PIDFD_SELF, p, len, &res));
 	EXPECT_VALID_RES(res, 512);
@@ -1684,7 +1693,8 @@ TEST(unmerge_subrange)
 	ASSERT_NE(NULL, buf);
 	fd = sys_ksm_open(NULL, 0, 0);
 	ASSERT_LE(0, fd);
-	ASSERT_EQ((ssize_t)(16 * psize()), merge_range(fd, KSM_PIDFD_SELF, buf, 16 * psize(), &res));
+	ASSERT_EQ((ssize_t)(16 * psize()),
+		  merge_range(fd, KSM_PIDFD_SELF, buf, 16 * psize(), &res));
 	EXPECT_COUNTS(res, 16, 15, 0, 1, 0, 0, 0);
 	k = self_pfn(buf);
 	ASSERT_EQ(16, pages_on_frame(0, buf, 16, k));
@@ -1692,8 +1702,8 @@ TEST(unmerge_subrange)
 	ASSERT_EQ(16, ksm_merging_pages(0));
 
 	/* Unaligned: from inside page 4 to inside page 7 covers pages 4-7. */
-	EXPECT_EQ((ssize_t)(4 * psize() - 20), unmerge_range(fd, KSM_PIDFD_SELF, buf + 4 * psize() + 10,
-							     4 * psize() - 20));
+	EXPECT_EQ((ssize_t)(4 * psize() - 20),
+		  unmerge_range(fd, KSM_PIDFD_SELF, buf + 4 * psize() + 10, 4 * psize() - 20));
 	ASSERT_EQ(0, pids_pfns(0, buf, 16, pfn));
 	for (i = 0; i < 16; i++) {
 		if (i >= 4 && i < 8) {
@@ -1710,7 +1720,8 @@ TEST(unmerge_subrange)
 	EXPECT_EQ(1, is_member(fd, KSM_PIDFD_SELF));
 
 	/* Merging again brings them back. */
-	ASSERT_EQ((ssize_t)(16 * psize()), merge_range(fd, KSM_PIDFD_SELF, buf, 16 * psize(), &res));
+	ASSERT_EQ((ssize_t)(16 * psize()),
+		  merge_range(fd, KSM_PIDFD_SELF, buf, 16 * psize(), &res));
 	EXPECT_COUNTS(res, 16, 4, 12, 0, 0, 0, 0);
 	for (i = 0; i < 16; i++)
 		EXPECT_EQ(k, self_pfn(buf + i * psize()));
@@ -1772,7 +1783,7 @@ TEST(unmerge_forgets_candidates)
 	if (pid == 0) {
 		char *cbuf = map_seeded(4, s);
 
-		CHILD_CHECK(cbuf != NULL);
+		CHILD_CHECK(cbuf);
 		x->addr = cbuf;
 		x->ret = merge_range(fd, KSM_PIDFD_SELF, cbuf, 4 * psize(), &x->res);
 		x->err = errno;
@@ -1802,7 +1813,7 @@ TEST(unmerge_touches_only_ksm_pages)
 
 	ASSERT_NE(NULL, buf);
 	/* 0: zero page (read fault), 1: unique, 2-3: equal, 4: never touched */
-	ASSERT_EQ(0, ((volatile char *)buf)[0]);
+	ASSERT_EQ(0, force_read_byte(buf));
 	fill_page(buf + psize(), s[1]);
 	fill_page(buf + 2 * psize(), s[2]);
 	fill_page(buf + 3 * psize(), s[3]);
@@ -1915,7 +1926,7 @@ TEST(leave_forgets_candidates)
 		char *cbuf = map_seeded(4, s);
 		int i;
 
-		CHILD_CHECK(cbuf != NULL);
+		CHILD_CHECK(cbuf);
 		x->ret = merge_range(fd, KSM_PIDFD_SELF, cbuf, 4 * psize(), &x->res);
 		x->err = errno;
 		CHILD_CHECK(pids_pfns(0, cbuf, 4, theirs) == 0);

@@ -99,20 +99,22 @@ static void stats_print(const char *what, const struct ksm_partition_stats *st)
 
 /* Compare one field, print the whole snapshot on mismatch. */
 #define EXPECT_STAT(st, field, val) do { \
-	EXPECT_EQ((long long)(val), (long long)(st).field) { \
-		TH_LOG("stats." #field " of partition %llu", (unsigned long long)(st).id); \
-		stats_print("stats", &(st)); \
+	const struct ksm_partition_stats __st = (st); \
+	EXPECT_EQ((long long)(val), (long long)__st.field) { \
+		TH_LOG("stats." #field " of partition %llu", (unsigned long long)__st.id); \
+		stats_print("stats", &__st); \
 	} \
 } while (0)
 
 /* The gauges: shared, sharing, unshared, zero, rmap items, members. */
 #define EXPECT_GAUGES(st, sh, sg, un, zp, ri, mb) do { \
-	EXPECT_STAT(st, pages_shared, sh); \
-	EXPECT_STAT(st, pages_sharing, sg); \
-	EXPECT_STAT(st, pages_unshared, un); \
-	EXPECT_STAT(st, ksm_zero_pages, zp); \
-	EXPECT_STAT(st, rmap_items, ri); \
-	EXPECT_STAT(st, members, mb); \
+	const struct ksm_partition_stats *__gst = &(st); \
+	EXPECT_STAT(*__gst, pages_shared, sh); \
+	EXPECT_STAT(*__gst, pages_sharing, sg); \
+	EXPECT_STAT(*__gst, pages_unshared, un); \
+	EXPECT_STAT(*__gst, ksm_zero_pages, zp); \
+	EXPECT_STAT(*__gst, rmap_items, ri); \
+	EXPECT_STAT(*__gst, members, mb); \
 } while (0)
 
 /*
@@ -151,10 +153,12 @@ static bool profit_consistent(const struct ksm_partition_stats *st, long *isz)
 }
 
 #define EXPECT_PROFIT(st, isz) do { \
-	EXPECT_TRUE(profit_consistent(&(st), &(isz))) { \
+	const struct ksm_partition_stats *__st = &(st); \
+	long *__isz = &(isz); \
+	EXPECT_TRUE(profit_consistent(__st, __isz)) { \
 		TH_LOG("general_profit %lld inconsistent: solved rmap item size %ld, earlier %ld", \
-		       (long long)(st).general_profit, rmap_item_size(&(st)), (isz)); \
-		stats_print("stats", &(st)); \
+		       (long long)__st->general_profit, rmap_item_size(__st), *__isz); \
+		stats_print("stats", __st); \
 	} \
 } while (0)
 
@@ -366,7 +370,8 @@ static void check_views(struct __test_metadata *_metadata, int fd, const char *n
 		EXPECT_STREQ(mode, val);
 	}
 	EXPECT_EQ(0, fdinfo_get(text, "ksm_flags", val, sizeof(val)));
-	EXPECT_TRUE(flags_text_ok(val, st.flags)) TH_LOG("ksm_flags \"%s\", flags %#x", val, st.flags);
+	EXPECT_TRUE(flags_text_ok(val, st.flags))
+		TH_LOG("ksm_flags \"%s\", flags %#x", val, st.flags);
 
 	for (i = 0; i < NR_STAT_FIELDS; i++) {
 		long long sv;
@@ -380,8 +385,8 @@ static void check_views(struct __test_metadata *_metadata, int fd, const char *n
 			TH_LOG("fdinfo %s: %s, ioctl %lld", key, val, stat_value(&st, i));
 		sv = part_sysfs_ll(st.id, stat_fields[i].name);
 		EXPECT_EQ(stat_value(&st, i), sv)
-			TH_LOG("%s: %lld, ioctl %lld", part_path(path, sizeof(path), st.id,
-								  stat_fields[i].name),
+			TH_LOG("%s: %lld, ioctl %lld",
+			       part_path(path, sizeof(path), st.id, stat_fields[i].name),
 			       sv, stat_value(&st, i));
 	}
 	EXPECT_EQ(!!(st.flags & KSM_OPEN_ZERO_PAGES), part_sysfs_ll(st.id, "use_zero_pages"));
@@ -400,14 +405,14 @@ static void check_views(struct __test_metadata *_metadata, int fd, const char *n
 /* The shared zero page's frame, from a read fault of an untouched anonymous page. */
 static uint64_t zero_pfn(void)
 {
-	volatile char *p = (volatile char *)map_anon(1);
+	char *p = map_anon(1);
 	uint64_t pfn;
 
 	if (!p)
 		return 0;
-	(void)p[0];
-	pfn = self_pfn((void *)p);
-	munmap((void *)p, psize());
+	(void)force_read_byte(p);
+	pfn = self_pfn(p);
+	munmap(p, psize());
 	return pfn;
 }
 
@@ -431,10 +436,10 @@ static bool page_is_zero(const char *p)
 /* Read-fault page p (maps the zero page). */
 static void read_fault(const char *p)
 {
-	(void)*(volatile const char *)p;
+	(void)force_read_byte(p);
 }
 
-/* Exact merge counters: scanned, merged, already_shared, zero, unshared, failed, absent, skipped. */
+/* Exact counters: scanned, merged, already_shared, zero, unshared, failed, absent, skipped. */
 static bool res_is(const struct ksm_merge_result *r, uint64_t sc, uint64_t me, uint64_t al,
 		   uint64_t ze, uint64_t un, uint64_t fa, uint64_t ab, uint64_t sk)
 {
@@ -444,11 +449,13 @@ static bool res_is(const struct ksm_merge_result *r, uint64_t sc, uint64_t me, u
 }
 
 #define EXPECT_RES(r, ...) do { \
-	bool __ok = res_is(&(r), __VA_ARGS__); \
+	const struct ksm_merge_result *__r = &(r); \
+	bool __ok = res_is(__r, __VA_ARGS__); \
 	if (!__ok) \
-		res_print("got", &(r)); \
-	EXPECT_TRUE(__ok) TH_LOG("expected scanned/merged/already/zero/unshared/failed/absent/skipped = %s", \
-				 #__VA_ARGS__); \
+		res_print("got", __r); \
+	EXPECT_TRUE(__ok) \
+		TH_LOG("expected scanned/merged/already/zero/unshared/failed/absent/skipped = %s", \
+		       #__VA_ARGS__); \
 } while (0)
 
 /* Data exchanged with a forked child. */
@@ -539,7 +546,8 @@ TEST(ioctl_size_versioning_and_errors)
 	/* Too small: EINVAL, nothing written */
 	memset(&st, 0xee, sizeof(st));
 	errno = 0;
-	EXPECT_EQ(-1, ioctl(fd, _IOC(_IOC_READ, KSM_IOC_MAGIC, 1, KSM_PARTITION_STATS_SIZE_VER0 - 8),
+	EXPECT_EQ(-1, ioctl(fd,
+			    _IOC(_IOC_READ, KSM_IOC_MAGIC, 1, KSM_PARTITION_STATS_SIZE_VER0 - 8),
 			    &st));
 	EXPECT_EQ(EINVAL, errno);
 	errno = 0;
@@ -648,7 +656,8 @@ TEST(stats_ground_truth)
 	fd = sys_ksm_open(NULL, 0, 0);
 	ASSERT_LE(0, fd);
 
-	ASSERT_EQ((ssize_t)(GT_N * psize()), merge_range(fd, KSM_PIDFD_SELF, buf, GT_N * psize(), &res));
+	ASSERT_EQ((ssize_t)(GT_N * psize()),
+		  merge_range(fd, KSM_PIDFD_SELF, buf, GT_N * psize(), &res));
 	/* The first page of A and of B is a candidate when scanned */
 	EXPECT_RES(res, 112, 94, 0, 0, 18, 0, 0, 0);
 	ASSERT_EQ(0, get_stats(fd, &st));
@@ -701,7 +710,8 @@ TEST(stats_ground_truth)
 	vec[1] = (struct iovec){ r2, 8 * psize() };
 	vec[2] = (struct iovec){ r3, 3 * psize() };
 	res_init(&res);
-	ASSERT_EQ((ssize_t)((GT_N + 11) * psize()), sys_ksm_merge(fd, KSM_PIDFD_SELF, vec, 3, &res, 0));
+	ASSERT_EQ((ssize_t)((GT_N + 11) * psize()),
+		  sys_ksm_merge(fd, KSM_PIDFD_SELF, vec, 3, &res, 0));
 	EXPECT_RES(res, 118, 0, 96, 0, 22, 0, 4, 1);
 	ASSERT_EQ(0, get_stats(fd, &st));
 	EXPECT_GAUGES(st, 2, 94, 22, 0, 118, 1);
@@ -722,7 +732,8 @@ TEST(stats_ground_truth)
 	/* Unmerge the first half of buf */
 	for (i = 0; i < GT_N / 2; i++)
 		in[kind[i]]++;
-	ASSERT_EQ((ssize_t)(GT_N / 2 * psize()), unmerge_range(fd, KSM_PIDFD_SELF, buf, GT_N / 2 * psize()));
+	ASSERT_EQ((ssize_t)(GT_N / 2 * psize()),
+		  unmerge_range(fd, KSM_PIDFD_SELF, buf, GT_N / 2 * psize()));
 	ASSERT_EQ(0, get_stats(fd, &st));
 	TH_LOG("unmerged %d A, %d B, %d unique pages", in[0], in[1], in[2]);
 	EXPECT_GAUGES(st, 2, (64 - in[0] - 1) + (32 - in[1] - 1), 22 - in[2], 0, 118 - GT_N / 2, 1);
@@ -787,7 +798,8 @@ TEST(counters_unmerge_leave_exit)
 	ASSERT_NE(NULL, buf);
 	fd = sys_ksm_open(NULL, 0, 0);
 	ASSERT_LE(0, fd);
-	ASSERT_EQ((ssize_t)(16 * psize()), merge_range(fd, KSM_PIDFD_SELF, buf, 16 * psize(), NULL));
+	ASSERT_EQ((ssize_t)(16 * psize()),
+		  merge_range(fd, KSM_PIDFD_SELF, buf, 16 * psize(), NULL));
 	ASSERT_EQ(0, get_stats(fd, &st));
 	EXPECT_GAUGES(st, 8, 8, 0, 0, 16, 1);
 	EXPECT_STAT(st, merge_calls, 1);
@@ -964,7 +976,8 @@ TEST_F_TIMEOUT(slow, time_counters_grow, 120)
 	end = now_sec() + 30;
 	do {
 		prev = st;
-		ASSERT_EQ((ssize_t)(TN * psize()), merge_range(fd, KSM_PIDFD_SELF, buf, TN * psize(), NULL));
+		ASSERT_EQ((ssize_t)(TN * psize()),
+			  merge_range(fd, KSM_PIDFD_SELF, buf, TN * psize(), NULL));
 		calls++;
 		ASSERT_EQ(0, get_stats(fd, &st));
 		EXPECT_LE(prev.merge_time_ns, st.merge_time_ns);
@@ -978,22 +991,27 @@ TEST_F_TIMEOUT(slow, time_counters_grow, 120)
 	end = now_sec() + 30;
 	for (;;) {
 		prev = st;
-		ASSERT_EQ((ssize_t)(TN * psize()), unmerge_range(fd, KSM_PIDFD_SELF, buf, TN * psize()));
+		ASSERT_EQ((ssize_t)(TN * psize()),
+			  unmerge_range(fd, KSM_PIDFD_SELF, buf, TN * psize()));
 		ASSERT_EQ(0, get_stats(fd, &st));
-		EXPECT_EQ(prev.merge_time_ns, st.merge_time_ns) TH_LOG("an unmerge charged merge time");
+		EXPECT_EQ(prev.merge_time_ns, st.merge_time_ns)
+			TH_LOG("an unmerge charged merge time");
 		EXPECT_LE(prev.unmerge_time_ns, st.unmerge_time_ns);
 		if (st.unmerge_time_ns || now_sec() >= end)
 			break;
 		prev = st;
-		ASSERT_EQ((ssize_t)(TN * psize()), merge_range(fd, KSM_PIDFD_SELF, buf, TN * psize(), NULL));
+		ASSERT_EQ((ssize_t)(TN * psize()),
+			  merge_range(fd, KSM_PIDFD_SELF, buf, TN * psize(), NULL));
 		ASSERT_EQ(0, get_stats(fd, &st));
-		EXPECT_EQ(prev.unmerge_time_ns, st.unmerge_time_ns) TH_LOG("a merge charged unmerge time");
+		EXPECT_EQ(prev.unmerge_time_ns, st.unmerge_time_ns)
+			TH_LOG("a merge charged unmerge time");
 	}
 	EXPECT_LT(0, st.unmerge_time_ns) TH_LOG("unmerge_time_ns still 0 after %llu unmerges",
 						(unsigned long long)st.unmerge_calls);
 
 	/* A leave is charged to unmerge_time_ns */
-	ASSERT_EQ((ssize_t)(TN * psize()), merge_range(fd, KSM_PIDFD_SELF, buf, TN * psize(), NULL));
+	ASSERT_EQ((ssize_t)(TN * psize()),
+		  merge_range(fd, KSM_PIDFD_SELF, buf, TN * psize(), NULL));
 	ASSERT_EQ(0, get_stats(fd, &prev));
 	ASSERT_EQ(0, sys_ksm_leave(fd, KSM_PIDFD_SELF, 0));
 	ASSERT_EQ(0, get_stats(fd, &st));
@@ -1002,7 +1020,8 @@ TEST_F_TIMEOUT(slow, time_counters_grow, 120)
 
 	/* CPU time of one thread cannot exceed the elapsed time (plus a tick or two) */
 	EXPECT_GE((now_sec() - t0) * 1e9 + 20e6, (double)(st.merge_time_ns + st.unmerge_time_ns))
-		TH_LOG("merge %llu + unmerge %llu ns in %.3f s", (unsigned long long)st.merge_time_ns,
+		TH_LOG("merge %llu + unmerge %llu ns in %.3f s",
+		       (unsigned long long)st.merge_time_ns,
 		       (unsigned long long)st.unmerge_time_ns, now_sec() - t0);
 	EXPECT_EQ(-1, first_bad_page(buf, TN, seeds));
 	close(fd);
@@ -1116,7 +1135,8 @@ TEST(sysfs_files)
 	ASSERT_LE(0, afd);
 	ASSERT_EQ(0, get_stats(fd, &st));
 	ASSERT_EQ(0, get_stats(afd, &ast));
-	ASSERT_TRUE(part_dir_exists(st.id)) TH_LOG("no %s", part_path(path, sizeof(path), st.id, NULL));
+	ASSERT_TRUE(part_dir_exists(st.id))
+		TH_LOG("no %s", part_path(path, sizeof(path), st.id, NULL));
 	ASSERT_TRUE(part_dir_exists(ast.id));
 
 	/* Named */
@@ -1129,7 +1149,8 @@ TEST(sysfs_files)
 	EXPECT_EQ((long long)ns_st.st_ino, part_sysfs_ll(st.id, "ipc_ns"));
 	EXPECT_EQ(0, part_sysfs_ll(st.id, "use_zero_pages"));
 	/* Anonymous, zero pages: name is an empty line */
-	EXPECT_EQ(0, read_file(part_path(path, sizeof(path), ast.id, "name"), val, sizeof(val)) - 1);
+	EXPECT_EQ(0,
+		  read_file(part_path(path, sizeof(path), ast.id, "name"), val, sizeof(val)) - 1);
 	EXPECT_STREQ("\n", val);
 	EXPECT_EQ(0, part_sysfs_ll(ast.id, "owner_uid"));
 	EXPECT_EQ(0, part_sysfs_str(ast.id, "mode", val, sizeof(val)));
@@ -1162,7 +1183,8 @@ TEST(sysfs_files)
 		ASSERT_EQ(0, stat(part_path(path, sizeof(path), ast.id, f), &fst))
 			TH_LOG("%s: %s", path, strerror(errno));
 		EXPECT_TRUE(S_ISREG(fst.st_mode)) TH_LOG("%s", path);
-		EXPECT_EQ(0400, fst.st_mode & 07777) TH_LOG("%s mode %o", path, fst.st_mode & 07777);
+		EXPECT_EQ(0400, fst.st_mode & 07777)
+			TH_LOG("%s mode %o", path, fst.st_mode & 07777);
 		EXPECT_EQ(0, fst.st_uid) TH_LOG("%s", path);
 		EXPECT_EQ(0, fst.st_gid) TH_LOG("%s", path);
 		/* Read-only even for root */
@@ -1202,7 +1224,8 @@ TEST(sysfs_files)
 	close(ch.to_child[1]);
 	EXPECT_EQ(0, wait_status(pid));
 	close(ch.to_parent[0]);
-	EXPECT_FALSE(part_dir_exists(x->id)) TH_LOG("partition of an exited creator still in sysfs");
+	EXPECT_FALSE(part_dir_exists(x->id))
+		TH_LOG("partition of an exited creator still in sysfs");
 
 	check_views(_metadata, fd, name, "0 0", "0640");
 	check_views(_metadata, afd, NULL, "0 0", "0000");
@@ -1386,7 +1409,8 @@ TEST(ksm_stat_partition_line)
 		CHILD_CHECK(get_byte(go[0]) == 'x');
 		snprintf(a, sizeof(a), "%d", res[1]);
 		snprintf(b, sizeof(b), "%d", hold[0]);
-		execl("/proc/self/exe", "ksm_part_stats", STATS_EXEC_HELPER_ARG, a, b, (char *)NULL);
+		execl("/proc/self/exe", "ksm_part_stats", STATS_EXEC_HELPER_ARG, a, b,
+		      (char *)NULL);
 		_exit(120);
 	}
 	close(res[1]);
@@ -1469,7 +1493,7 @@ static void check_global(struct __test_metadata *_metadata, const char *when,
 		EXPECT_NE(LLONG_MIN, g.global[i]);
 		EXPECT_NE(LLONG_MIN, g.sum[i]);
 		EXPECT_EQ(own, g.global[i] - g.sum[i])
-			TH_LOG("%s: global %s %lld, sum over %d partitions %lld, global KSM's own %lld",
+			TH_LOG("%s: global %s %lld, sum of %d partitions %lld, global KSM %lld",
 			       when, global_files[i], g.global[i], g.nparts, g.sum[i], own);
 		if (delta && i != NR_GLOBAL - 1)	/* profit checked by the sum */
 			EXPECT_EQ(delta[i], g.global[i] - base->global[i])
@@ -1529,7 +1553,7 @@ TEST_F(ksmd_idle, global_counters_sum_partitions)
 		for (j = 0; j < 18; j++)
 			cs[j] = j < 8 ? 0x53200 : 0x53300 + j;
 		cbuf = map_seeded(18, cs);
-		CHILD_CHECK(cbuf != NULL);
+		CHILD_CHECK(cbuf);
 		for (j = 8; j < 16; j++)
 			make_zero_filled(cbuf + j * psize());
 		x->ret = merge_range(fd2, KSM_PIDFD_SELF, cbuf, 18 * psize(), &x->res);
@@ -1542,7 +1566,8 @@ TEST_F(ksmd_idle, global_counters_sum_partitions)
 	ASSERT_EQ('m', get_byte(ch.to_parent[0]));
 	ASSERT_EQ((ssize_t)(18 * psize()), x->ret) TH_LOG("child's merge: %s", strerror(x->err));
 	EXPECT_RES(x->res, 18, 7, 0, 8, 3, 0, 0, 0);
-	ASSERT_EQ((ssize_t)(20 * psize()), merge_range(fd1, KSM_PIDFD_SELF, buf, 20 * psize(), NULL));
+	ASSERT_EQ((ssize_t)(20 * psize()),
+		  merge_range(fd1, KSM_PIDFD_SELF, buf, 20 * psize(), NULL));
 	ASSERT_EQ(0, get_stats(fd1, &s1));
 	ASSERT_EQ(0, get_stats(fd2, &s2));
 	EXPECT_GAUGES(s1, 1, 15, 4, 0, 20, 1);
@@ -1552,7 +1577,8 @@ TEST_F(ksmd_idle, global_counters_sum_partitions)
 		     (long long[]){ 2, 22, 6, 0, 0, 8, 0 });
 
 	/* Partial unmerge in P1: 8 of the equal pages, 2 unique */
-	ASSERT_EQ((ssize_t)(2 * psize()), unmerge_range(fd1, KSM_PIDFD_SELF, buf + 16 * psize(), 2 * psize()));
+	ASSERT_EQ((ssize_t)(2 * psize()),
+		  unmerge_range(fd1, KSM_PIDFD_SELF, buf + 16 * psize(), 2 * psize()));
 	ASSERT_EQ((ssize_t)(8 * psize()), unmerge_range(fd1, KSM_PIDFD_SELF, buf, 8 * psize()));
 	ASSERT_EQ(0, get_stats(fd1, &s1));
 	EXPECT_GAUGES(s1, 1, 7, 2, 0, 10, 1);
@@ -1721,13 +1747,15 @@ TEST(zero_pages_merge)
 	ASSERT_NE(NULL, buf);
 	ASSERT_EQ(0, pids_pfns(0, buf, ZN, pfn));
 	for (i = 0; i < ZK; i++)
-		ASSERT_NE(zpfn, pfn[i]) TH_LOG("zero-filled page %d is the zero page before merging", i);
+		ASSERT_NE(zpfn, pfn[i])
+			TH_LOG("zero-filled page %d is the zero page before merging", i);
 	ASSERT_EQ(zpfn, pfn[Z_RF]);
 	ASSERT_EQ(zpfn, pfn[Z_RF + 1]);
 
 	fd = sys_ksm_open(NULL, KSM_OPEN_ZERO_PAGES, 0);
 	ASSERT_LE(0, fd);
-	ASSERT_EQ((ssize_t)(ZN * psize()), merge_range(fd, KSM_PIDFD_SELF, buf, ZN * psize(), &res));
+	ASSERT_EQ((ssize_t)(ZN * psize()),
+		  merge_range(fd, KSM_PIDFD_SELF, buf, ZN * psize(), &res));
 	/* read-faulted pages are absent; the equal pages still merge as KSM pages */
 	EXPECT_RES(res, ZK + 12, 7, 0, ZK, 5, 0, 2, 0);
 	ASSERT_EQ(0, pids_pfns(0, buf, ZN, pfn));
@@ -1755,7 +1783,8 @@ TEST(zero_pages_merge)
 	check_views(_metadata, fd, NULL, "0 0", "0000");
 
 	/* Again: KSM zero pages are already shared, not absent */
-	ASSERT_EQ((ssize_t)(ZN * psize()), merge_range(fd, KSM_PIDFD_SELF, buf, ZN * psize(), &res));
+	ASSERT_EQ((ssize_t)(ZN * psize()),
+		  merge_range(fd, KSM_PIDFD_SELF, buf, ZN * psize(), &res));
 	EXPECT_RES(res, ZK + 12, 0, ZK + 8, 0, 4, 0, 2, 0);
 	ASSERT_EQ(0, get_stats(fd, &st));
 	EXPECT_GAUGES(st, 1, 7, 4, ZK, 12, 1);
@@ -1798,13 +1827,16 @@ TEST(zero_pages_unmerge_write_dontneed)
 	ASSERT_NE(NULL, buf);
 	fd = sys_ksm_open(NULL, KSM_OPEN_ZERO_PAGES, 0);
 	ASSERT_LE(0, fd);
-	ASSERT_EQ((ssize_t)(ZN * psize()), merge_range(fd, KSM_PIDFD_SELF, buf, ZN * psize(), &res));
+	ASSERT_EQ((ssize_t)(ZN * psize()),
+		  merge_range(fd, KSM_PIDFD_SELF, buf, ZN * psize(), &res));
 	ASSERT_EQ(ZK, res.zero_pages_merged);
 	ASSERT_EQ(ZK, count_on(buf, 0, ZK, zpfn));
 
 	/* Unmerge half of them, and the read-faulted pages */
-	ASSERT_EQ((ssize_t)(ZK / 2 * psize()), unmerge_range(fd, KSM_PIDFD_SELF, buf, ZK / 2 * psize()));
-	ASSERT_EQ((ssize_t)(2 * psize()), unmerge_range(fd, KSM_PIDFD_SELF, buf + Z_RF * psize(), 2 * psize()));
+	ASSERT_EQ((ssize_t)(ZK / 2 * psize()),
+		  unmerge_range(fd, KSM_PIDFD_SELF, buf, ZK / 2 * psize()));
+	ASSERT_EQ((ssize_t)(2 * psize()),
+		  unmerge_range(fd, KSM_PIDFD_SELF, buf + Z_RF * psize(), 2 * psize()));
 	ASSERT_EQ(0, pids_pfns(0, buf, ZN, pfn));
 	for (i = 0; i < ZK / 2; i++) {
 		EXPECT_NE(zpfn, pfn[i]) TH_LOG("page %d still the zero page after unmerge", i);
@@ -1844,7 +1876,8 @@ TEST(zero_pages_unmerge_write_dontneed)
 	EXPECT_STAT(st, ksm_zero_pages, ZK / 2 - 3);
 
 	/* A merge counts the read-faulted ones absent, the KSM ones already shared */
-	ASSERT_EQ((ssize_t)(ZK * psize()), merge_range(fd, KSM_PIDFD_SELF, buf, ZK * psize(), &res));
+	ASSERT_EQ((ssize_t)(ZK * psize()),
+		  merge_range(fd, KSM_PIDFD_SELF, buf, ZK * psize(), &res));
 	/* 8 unmerged + 1 written zero-filled pages merge again */
 	EXPECT_RES(res, ZK - 2, 0, ZK / 2 - 3, ZK / 2 + 1, 0, 0, 2, 0);
 	ASSERT_EQ(0, get_stats(fd, &st));
@@ -1858,11 +1891,10 @@ TEST(zero_pages_unmerge_write_dontneed)
 	for (i = 0; i < ZK; i++) {
 		bool rf = i == ZK / 2 + 1 || i == ZK / 2 + 2;
 
-		if (rf) {
-			EXPECT_EQ(zpfn, pfn[i]) TH_LOG("read-faulted page %d unshared by leave", i);
-		} else {
-			EXPECT_NE(zpfn, pfn[i]) TH_LOG("KSM zero page %d kept by leave", i);
-		}
+		/* Read-faulted pages stay on the zero page, KSM zero pages do not. */
+		EXPECT_EQ(rf, zpfn == pfn[i])
+			TH_LOG("page %d: %s", i, rf ? "read-faulted page unshared by leave" :
+						 "KSM zero page kept by leave");
 	}
 	EXPECT_EQ(zpfn, pfn[Z_RF]);
 	EXPECT_EQ(zpfn, pfn[Z_RF + 1]);
@@ -1896,7 +1928,8 @@ TEST(zero_pages_fork_and_exit)
 	ASSERT_NE(NULL, buf);
 	fd = sys_ksm_open(NULL, KSM_OPEN_ZERO_PAGES, 0);
 	ASSERT_LE(0, fd);
-	ASSERT_EQ((ssize_t)(ZN * psize()), merge_range(fd, KSM_PIDFD_SELF, buf, ZN * psize(), &res));
+	ASSERT_EQ((ssize_t)(ZN * psize()),
+		  merge_range(fd, KSM_PIDFD_SELF, buf, ZN * psize(), &res));
 	ASSERT_EQ(ZK, res.zero_pages_merged);
 
 	/* fork: the child maps the same zero pages, counted for both */
@@ -1942,7 +1975,7 @@ TEST(zero_pages_fork_and_exit)
 
 		chan_child_side(&ch);
 		cbuf = map_zero_layout(0x57100);
-		CHILD_CHECK(cbuf != NULL);
+		CHILD_CHECK(cbuf);
 		x->ret = merge_range(fd, KSM_PIDFD_SELF, cbuf, ZN * psize(), &x->res);
 		x->err = errno;
 		CHILD_CHECK(put_byte(ch.to_parent[1], 'm') == 0);
@@ -2172,7 +2205,8 @@ static void trace_find(const char *text, const char *event, uint64_t id, bool me
 
 		p += strlen(key);
 		if (merge)
-			n = sscanf(p, "partition %llu pid %d scanned %llu merged %llu duration_ns %llu ret %ld",
+			n = sscanf(p,
+				   "partition %llu pid %d scanned %llu merged %llu duration_ns %llu ret %ld",
 				   &t.id, &t.pid, &t.a, &t.b, &t.dur, &t.ret);
 		else
 			n = sscanf(p, "partition %llu pid %d pages %lld duration_ns %llu ret %ld",
@@ -2243,7 +2277,8 @@ TEST_F(tracing, tracepoints)
 	/* 4 pairs, 2 zero-filled pages, 1 unique */
 	for (i = 0; i < 8; i++)
 		seeds[i] = 0x58000 + i / 2;
-	seeds[8] = seeds[9] = 0;
+	seeds[8] = 0;
+	seeds[9] = 0;
 	seeds[10] = 0x58100;
 	buf = map_anon(11);
 	ASSERT_NE(NULL, buf);
@@ -2256,7 +2291,8 @@ TEST_F(tracing, tracepoints)
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(0, get_stats(fd, &st));
 
-	ASSERT_EQ((ssize_t)(11 * psize()), merge_range(fd, KSM_PIDFD_SELF, buf, 11 * psize(), &res));
+	ASSERT_EQ((ssize_t)(11 * psize()),
+		  merge_range(fd, KSM_PIDFD_SELF, buf, 11 * psize(), &res));
 	EXPECT_RES(res, 11, 4, 0, 2, 5, 0, 0, 0);
 	/* Unmerge 2 pairs and one zero page: 5 pages stop sharing */
 	vec[0] = (struct iovec){ buf, 4 * psize() };

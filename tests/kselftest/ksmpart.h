@@ -36,6 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <linux/const.h>
 #include <linux/ksmpart.h>
 
 #ifndef PR_SET_MEMORY_MERGE
@@ -57,8 +58,8 @@
 #endif
 
 /* /proc/pid/pagemap */
-#define PM_PFN_MASK ((1ULL << 55) - 1)
-#define PM_PRESENT (1ULL << 63)
+#define PM_PFN_MASK (_BITULL(55) - 1)
+#define PM_PRESENT _BITULL(63)
 
 /* /proc/kpageflags bits (include/uapi/linux/kernel-page-flags.h) */
 #define KPF_ANON 12
@@ -69,6 +70,10 @@
 #define KPF_ZERO_PAGE 24
 
 #define KSM_SYSFS "/sys/kernel/mm/ksm/"
+#define KPAGEFLAGS_PATH "/proc/kpageflags"
+/* Files under /proc/PID/ */
+#define PROC_KSM_MERGING_PAGES "ksm_merging_pages"
+#define PROC_KSM_STAT "ksm_stat"
 
 /* ------------------------------------------------------------------ */
 /* System calls                                                        */
@@ -244,6 +249,21 @@ static inline char *map_anon(size_t n)
 	return p;
 }
 
+/*
+ * Byte accesses the compiler must not drop or fold (READ_ONCE/WRITE_ONCE for
+ * user space): a read fault maps the zero page into an untouched anonymous
+ * page; storing a byte back unchanged breaks COW without changing content.
+ */
+static inline char force_read_byte(const char *p)
+{
+	return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+static inline void force_rewrite_byte(char *p)
+{
+	__atomic_store_n(p, __atomic_load_n(p, __ATOMIC_RELAXED), __ATOMIC_RELAXED);
+}
+
 /* n private anonymous pages, page i filled with seeds[i]. */
 static inline char *map_seeded(size_t n, const uint64_t *seeds)
 {
@@ -351,7 +371,7 @@ static inline int pages_on_frame(pid_t pid, const void *p, size_t n, uint64_t k)
 static inline uint64_t kpageflags(uint64_t pfn)
 {
 	uint64_t f = 0;
-	int fd = open("/proc/kpageflags", O_RDONLY | O_CLOEXEC);
+	int fd = open(KPAGEFLAGS_PATH, O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0)
 		return 0;
@@ -388,22 +408,25 @@ static inline bool kpf_ksm_reliable(void)
 	munmap(p, psize());
 	reliable = (f & (1ULL << KPF_ANON)) && !(f & (1ULL << KPF_KSM));
 	if (!reliable)
-		fprintf(stderr, "# /proc/kpageflags: KPF_KSM %s on a plain anonymous page (flags %#llx): KPF_KSM checks disabled\n",
+		fprintf(stderr,
+			"# /proc/kpageflags: KPF_KSM %s on a plain anonymous page (flags %#llx): KPF_KSM checks disabled\n",
 			(f & (1ULL << KPF_KSM)) ? "set" : "unknown", (unsigned long long)f);
 	return reliable;
 }
 
 /* For TEST bodies (harness macros): check KPF_KSM where it can be trusted. */
 #define EXPECT_KSM(pfn) do { \
-	if (kpf_ksm_reliable()) \
-		EXPECT_TRUE(pfn_is_ksm(pfn)) TH_LOG("frame %#llx is not a KSM page", \
-						    (unsigned long long)(pfn)); \
+	if (kpf_ksm_reliable()) { \
+		unsigned long long __pfn = (pfn); \
+		EXPECT_TRUE(pfn_is_ksm(__pfn)) TH_LOG("frame %#llx is not a KSM page", __pfn); \
+	} \
 } while (0)
 
 #define EXPECT_NOT_KSM(pfn) do { \
-	if (kpf_ksm_reliable()) \
-		EXPECT_FALSE(pfn_is_ksm(pfn)) TH_LOG("frame %#llx is a KSM page", \
-						     (unsigned long long)(pfn)); \
+	if (kpf_ksm_reliable()) { \
+		unsigned long long __pfn = (pfn); \
+		EXPECT_FALSE(pfn_is_ksm(__pfn)) TH_LOG("frame %#llx is a KSM page", __pfn); \
+	} \
 } while (0)
 
 static inline bool pfn_is_thp(uint64_t pfn)
@@ -455,9 +478,9 @@ static inline long ksm_merging_pages(pid_t pid)
 	char path[64];
 
 	if (pid)
-		snprintf(path, sizeof(path), "/proc/%d/ksm_merging_pages", pid);
+		snprintf(path, sizeof(path), "/proc/%d/" PROC_KSM_MERGING_PAGES, pid);
 	else
-		snprintf(path, sizeof(path), "/proc/self/ksm_merging_pages");
+		snprintf(path, sizeof(path), "/proc/self/" PROC_KSM_MERGING_PAGES);
 	return read_long_path(path);
 }
 
@@ -470,9 +493,9 @@ static inline long ksm_stat(pid_t pid, const char *key)
 	FILE *f;
 
 	if (pid)
-		snprintf(path, sizeof(path), "/proc/%d/ksm_stat", pid);
+		snprintf(path, sizeof(path), "/proc/%d/" PROC_KSM_STAT, pid);
 	else
-		snprintf(path, sizeof(path), "/proc/self/ksm_stat");
+		snprintf(path, sizeof(path), "/proc/self/" PROC_KSM_STAT);
 	f = fopen(path, "re");
 	if (!f)
 		return -1;
@@ -532,7 +555,8 @@ static inline int vma_has_flag(pid_t pid, const void *addr, const char *flag)
 	if (!f)
 		return -1;
 	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' ')) {
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 &&
+		    strchr(line, '-') < strchr(line, ' ')) {
 			in = lo <= a && a < hi;
 			continue;
 		}
@@ -540,7 +564,8 @@ static inline int vma_has_flag(pid_t pid, const void *addr, const char *flag)
 			char *tok, *save = NULL;
 
 			r = 0;
-			for (tok = strtok_r(line + 8, " \n", &save); tok; tok = strtok_r(NULL, " \n", &save))
+			for (tok = strtok_r(line + 8, "\n ", &save); tok;
+			     tok = strtok_r(NULL, "\n ", &save))
 				if (!strcmp(tok, flag))
 					r = 1;
 			break;
@@ -603,7 +628,7 @@ static inline long slab_objects(const char *const *names, int n, bool *merged,
 					break;
 			if (j < nseen)
 				continue;
-			strcpy(seen[nseen++], real);
+			snprintf(seen[nseen++], sizeof(seen[0]), "%s", real);
 			snprintf(file, sizeof(file), "%s/shrink", real);
 			write_string_path(file, "1");
 			snprintf(file, sizeof(file), "%s/objects", real);
@@ -615,7 +640,8 @@ static inline long slab_objects(const char *const *names, int n, bool *merged,
 		}
 		v = slabinfo_active(names[i]);
 		if (v < 0) {
-			snprintf(why, whylen, "slab cache %s in neither /sys/kernel/slab nor /proc/slabinfo",
+			snprintf(why, whylen,
+				 "slab cache %s in neither /sys/kernel/slab nor /proc/slabinfo",
 				 names[i]);
 			return -1;
 		}

@@ -12,10 +12,12 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <linux/const.h>
+
 #include "kselftest_harness.h"
 
-#define PM_PFN_MASK ((1ULL << 55) - 1)
-#define PM_PRESENT (1ULL << 63)
+#define PM_PFN_MASK (_BITULL(55) - 1)
+#define PM_PRESENT _BITULL(63)
 
 TEST(kernel_is_ksmpart_build)
 {
@@ -44,7 +46,8 @@ TEST(pagemap_shows_pfns)
 
 	fd = open("/proc/self/pagemap", O_RDONLY);
 	ASSERT_LE(0, fd);
-	ASSERT_EQ(sizeof(entry), pread(fd, &entry, sizeof(entry), (uintptr_t)p / psize * sizeof(entry)));
+	ASSERT_EQ(sizeof(entry),
+		  pread(fd, &entry, sizeof(entry), (uintptr_t)p / psize * sizeof(entry)));
 	close(fd);
 
 	EXPECT_TRUE(entry & PM_PRESENT);
