@@ -11,6 +11,9 @@ HEADERS := $(BUILD)/kernel-headers/usr/include
 SELFTESTS := $(BUILD)/selftests/mm
 KSELFTEST_SRCS := $(wildcard tests/kselftest/*.c)
 KSELFTESTS := $(patsubst tests/kselftest/%.c,$(BUILD)/tests/kselftest/%,$(KSELFTEST_SRCS))
+# Stress and fuzzer (issue 7): short forms in make check, long ones in
+# make stress / make fuzz.
+HARDENING := $(BUILD)/tests/stress/ksm_stress $(BUILD)/tests/fuzz/ksm_fuzz
 VM_FLAVOUR ?= release
 
 MAKEFLAGS += --no-print-directory
@@ -36,6 +39,8 @@ help:
 ##                      (PREFIX=/usr/local, DESTDIR= for staging)
 ## make clean           remove build/ (the ccache in ~/.cache/ksmpart stays)
 ## make docs-check     docs build without warnings (reST, links, SVG, man pages)
+## make stress         the stress test on the debug kernel (STRESS_SECONDS=600)
+## make fuzz            the system call fuzzer on the release kernel (FUZZ_CALLS=1000000)
 ## make patches        the upstream series in build/patches/ (cover letter included), each
 ##                      patch checked: checkpatch --strict, kernel-doc, docutils, build
 ## make bench           ksm_merge vs ksmd benchmark in the release VM, ratios in build/bench/
@@ -62,12 +67,20 @@ selftests: headers
 	@$(MAKE) -s -C $(TREE)/tools/testing/selftests/mm OUTPUT=$(SELFTESTS) \
 		KHDR_INCLUDES="-isystem $(HEADERS)" $(SELFTESTS)/ksm_tests $(SELFTESTS)/ksm_functional_tests
 
-kselftests: headers $(KSELFTESTS)
+kselftests: headers $(KSELFTESTS) $(HARDENING)
 
 $(BUILD)/tests/kselftest/%: tests/kselftest/%.c $(wildcard tests/kselftest/*.h) $(HEADERS)/linux/ksmpart.h
 	@mkdir -p $(@D)
 	$(CC) -O2 -g -Wall -Werror -isystem $(HEADERS) -I$(TREE)/tools/testing/selftests \
 		-o $@ $<
+
+$(BUILD)/tests/stress/%: tests/stress/%.c $(wildcard tests/kselftest/*.h) $(HEADERS)/linux/ksmpart.h
+	@mkdir -p $(@D)
+	$(CC) -O2 -g -Wall -Wextra -Werror -isystem $(HEADERS) -Itests/kselftest -o $@ $< -lpthread
+
+$(BUILD)/tests/fuzz/%: tests/fuzz/%.c $(wildcard tests/kselftest/*.h) $(HEADERS)/linux/ksmpart.h
+	@mkdir -p $(@D)
+	$(CC) -O2 -g -Wall -Wextra -Werror -isystem $(HEADERS) -Itests/kselftest -o $@ $< -lpthread
 
 user:
 	@cmake -S . -B $(BUILD)/user -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
@@ -77,8 +90,12 @@ PREFIX ?= /usr/local
 install: user
 	@DESTDIR=$(DESTDIR) cmake --install $(BUILD)/user --prefix $(PREFIX)
 
-demo: kernel-release selftests
+demo: kernel-release user $(BUILD)/demo/synth-tenant
 	tests/vm/run --release --timeout 600 -- $(CURDIR)/demo/demo.sh $(BUILD)
+
+$(BUILD)/demo/synth-tenant: demo/synth-tenant.c
+	@mkdir -p $(@D)
+	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $<
 
 check: deps kernel-debug user selftests kselftests
 	@tests/check/check.sh
@@ -123,3 +140,17 @@ patches: kernel-release
 docs-check:
 	@scripts/deps.sh user docs
 	@docs/check-docs.sh
+
+# Long runs of the hardening tests (short forms run in make check on the
+# debug kernel); a kernel splat fails them like any test (exit 125).
+STRESS_SECONDS ?= 600
+FUZZ_CALLS ?= 1000000
+.PHONY: stress fuzz
+stress: deps kernel-debug kselftests
+	tests/vm/run --debug --timeout $$(($(STRESS_SECONDS) + 1200)) -- \
+		$(BUILD)/tests/stress/ksm_stress --duration $(STRESS_SECONDS)
+
+# 1M calls take ~10 min on the release kernel and ~2 h on the debug one
+# (make check runs a 5000-call slice there).
+fuzz: deps kernel-release kselftests
+	tests/vm/run --release --timeout 3600 -- $(BUILD)/tests/fuzz/ksm_fuzz --calls $(FUZZ_CALLS)

@@ -719,6 +719,9 @@ SYSCALL_DEFINE6(ksm_merge, int, fd, int, pidfd,
 	if (!part)
 		return -EBADF;
 
+	/* import_iovec() takes an unsigned int: 2^32 + 1 must not read as 1 */
+	if (vlen > UIO_MAXIOV)
+		return -EINVAL;
 	ret = import_iovec(ITER_DEST, vec, vlen, ARRAY_SIZE(iovstack), &iov,
 			   &iter);
 	if (ret < 0)
@@ -798,6 +801,9 @@ SYSCALL_DEFINE5(ksm_unmerge, int, fd, int, pidfd,
 	if (!part)
 		return -EBADF;
 
+	/* import_iovec() takes an unsigned int: 2^32 + 1 must not read as 1 */
+	if (vlen > UIO_MAXIOV)
+		return -EINVAL;
 	ret = import_iovec(ITER_DEST, vec, vlen, ARRAY_SIZE(iovstack), &iov,
 			   &iter);
 	if (ret < 0)

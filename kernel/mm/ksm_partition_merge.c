@@ -123,6 +123,7 @@ enum ksm_page_result {
 	KSM_PAGE_SHARED,
 	KSM_PAGE_UNSHARED,
 	KSM_PAGE_FAILED,
+	KSM_PAGE_NOMEM,		/* stops the call with -ENOMEM, not counted */
 };
 
 /*
@@ -234,9 +235,10 @@ again:
 		}
 		unlock_page(kpage);
 		if (!stable_node) {
+			/* Its only failure is allocating the node */
 			break_cow(tree_rmap_item);
 			break_cow(rmap_item);
-			return KSM_PAGE_FAILED;
+			return KSM_PAGE_NOMEM;
 		}
 		return KSM_PAGE_MERGED;
 	}
@@ -497,6 +499,8 @@ static void count_result(struct ksm_merge_result *res,
 	case KSM_PAGE_FAILED:
 		res->pages_failed++;
 		break;
+	case KSM_PAGE_NOMEM:
+		break;
 	}
 }
 
@@ -561,8 +565,8 @@ int ksm_partition_merge_range(struct ksm_partition *part,
 		struct ksm_member *member;
 		struct page *page = NULL;
 		enum ksm_page_result result;
-		unsigned long next;
-		bool ksm_zero;
+		unsigned long next, skipped = 0;
+		bool ksm_zero = false;
 
 		if (signal_pending(current)) {
 			err = -ERESTARTSYS;
@@ -575,18 +579,14 @@ int ksm_partition_merge_range(struct ksm_partition *part,
 		vma = find_vma(mm, addr);
 		if (!vma || vma->vm_start > addr) {
 			next = vma ? min(vma->vm_start, end) : end;
-			res->pages_skipped += (next - addr) >> PAGE_SHIFT;
+			skipped = (next - addr) >> PAGE_SHIFT;
 		} else if (!vma_ksm_compatible(vma) ||
 			   !vma_is_accessible(vma)) {
 			next = min(vma->vm_end, end);
-			res->pages_skipped += (next - addr) >> PAGE_SHIFT;
+			skipped = (next - addr) >> PAGE_SHIFT;
 		} else {
 			next = addr + PAGE_SIZE;
 			page = member_page(vma, addr, &ksm_zero);
-			if (ksm_zero)
-				count_result(res, KSM_PAGE_SHARED);
-			else if (!page)
-				res->pages_absent++;
 		}
 		mmap_read_unlock(mm);
 
@@ -597,6 +597,12 @@ int ksm_partition_merge_range(struct ksm_partition *part,
 			err = PTR_ERR(member);
 			break;
 		}
+		/* Counted only now: a failed lock_member() does not advance */
+		res->pages_skipped += skipped;
+		if (ksm_zero)
+			count_result(res, KSM_PAGE_SHARED);
+		else if (!page && !skipped)
+			res->pages_absent++;
 		if (!page) {
 			/* Nothing to merge there (any more) */
 			member_drop_items(member, addr, next);
@@ -615,6 +621,10 @@ int ksm_partition_merge_range(struct ksm_partition *part,
 			member_drop_item(member, rmap_item);
 		mutex_unlock(&part->lock);
 		put_page(page);
+		if (result == KSM_PAGE_NOMEM) {
+			err = -ENOMEM;
+			break;
+		}
 		/*
 		 * The reference of another CPU's LRU batch makes a merge fail:
 		 * drain them all, once per call, and try the page again.
@@ -724,9 +734,17 @@ int ksm_partition_leave(struct ksm_partition *part, struct mm_struct *mm)
 		goto out;
 	}
 	for_each_vma(vmi, vma) {
+		unsigned long addr;
+
 		if (!vma->anon_vma)
 			continue;
-		err = unmerge_ksm_pages(vma, vma->vm_start, vma->vm_end, true);
+		/* Page by page: a failure keeps the counters exact */
+		for (addr = vma->vm_start; addr < vma->vm_end; addr += PAGE_SIZE) {
+			err = unmerge_ksm_pages(vma, addr, addr + PAGE_SIZE, true);
+			if (err)
+				break;
+		}
+		member_drop_items(member, vma->vm_start, addr);
 		if (err)
 			goto out;
 	}

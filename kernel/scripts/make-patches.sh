@@ -6,11 +6,12 @@
 # patches (build/linux links to them), so it is not what we mail. This script
 # composes the mailed series in its own worktree, build/series/linux:
 #   1  kernel/patches/0001 (selftests fix)
-#   2  kernel/patches/0002 + 0004 and the new files (kernel/mm/, uapi/),
+#   2  kernel/patches/0005 (MADV_FREE fix; fixes first)
+#   3  kernel/patches/0002 + 0004 and the new files (kernel/mm/, uapi/),
 #      message kernel/series/02-*.msg
-#   3  kernel/patches/0003 (syscall tables)
-#   4  Documentation: docs/admin-guide/ksm_partition.rst, index, ioctl number
-#   5  selftests: tests/kselftest/ (ksmpart.h and ksm_part_*.c)
+#   4  kernel/patches/0003 (syscall tables)
+#   5  Documentation: docs/admin-guide/ksm_partition.rst, index, ioctl number
+#   6  selftests: tests/kselftest/ (ksmpart.h and ksm_part_*.c)
 # Then, for every patch in order: checkpatch --strict, kernel-doc -none on
 # the C files it adds or changes, docutils on the .rst it touches, and an
 # incremental build of what it touches (bzImage with the release config,
@@ -72,7 +73,7 @@ git_t checkout -q --detach ksmpart-base
 git_t reset -q --hard ksmpart-base
 git_t clean -q -fdx
 
-git_t am -q "$(dev_patch 0001)"
+git_t am -q "$(dev_patch 0001)" "$(dev_patch 0005)"
 
 git_t am -q "$(dev_patch 0002)" "$(dev_patch 0004)"
 git_t reset -q --soft HEAD~2

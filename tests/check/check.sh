@@ -38,10 +38,12 @@ esac
 
 # A suite that should have run but left no status is a failure, not a pass.
 for t in $(find "$build/user/tests/vm" -name '*_vmtest' -type f -perm -u+x | sort) \
-	"$build"/tests/kselftest/*; do
+	"$build"/tests/kselftest/* "$build"/tests/stress/ksm_stress "$build"/tests/fuzz/ksm_fuzz; do
 	[[ -x $t ]] || continue
 	name=$(basename "$t")
 	[[ $t == */kselftest/* ]] && name=kselftest-$name
+	[[ $name == ksm_stress ]] && name=stress
+	[[ $name == ksm_fuzz ]] && name=fuzz
 	[[ -f $results/$name.status ]] || fails+=("VM: suite $name did not run")
 done
 

@@ -18,6 +18,9 @@ source "$top/tests/check/suites.sh"
 for t in "$build"/tests/kselftest/*; do
 	[[ -x $t ]] && tap_suite "kselftest-$(basename "$t")" "$t"
 done
+# Short forms of the hardening runs (make stress / make fuzz run the long ones).
+tap_suite stress "$build/tests/stress/ksm_stress" --duration "${KSMPART_STRESS_SECONDS:-60}"
+tap_suite fuzz "$build/tests/fuzz/ksm_fuzz" --seed 1
 # No process substitution: the guest has no /dev/fd. Paths have no blanks.
 for t in $(find "$build/user/tests/vm" -name '*_vmtest' -type f -perm -u+x | sort); do
 	gtest_suite "$(basename "$t")" "$t"
