@@ -48,7 +48,8 @@ static const char *const knobs[][2] = {
 	{ DBG "failslab/space", NULL },
 	{ "/sys/kernel/slab/ksm_stable_node/failslab", NULL },
 };
-#define NKNOBS (sizeof(knobs) / sizeof(knobs[0]))
+
+#define NKNOBS ARRAY_SIZE(knobs)
 
 FIXTURE(fi) {
 	char saved[NKNOBS][16];
@@ -79,14 +80,18 @@ FIXTURE_SETUP(fi)
 		mount("none", "/sys/kernel/debug", "debugfs", 0, NULL);
 	if (access("/proc/thread-self/fail-nth", W_OK) || access(DBG "failslab", F_OK) ||
 	    access(DBG "fail_page_alloc", F_OK))
-		SKIP(return, "no fail-nth or debugfs failslab/fail_page_alloc (CONFIG_FAULT_INJECTION, FAILSLAB, FAIL_PAGE_ALLOC, FAULT_INJECTION_DEBUG_FS)");
+		SKIP(return,
+		     "no fail-nth or debugfs failslab/fail_page_alloc (CONFIG_FAULT_INJECTION, FAILSLAB, FAIL_PAGE_ALLOC, FAULT_INJECTION_DEBUG_FS)");
+	/* Stop at the first knob that fails; i names it. */
 	for (i = 0; i < NKNOBS; i++)
-		ASSERT_EQ(0, read_str(knobs[i][0], self->saved[i], sizeof(self->saved[i])))
-			TH_LOG("knob %u (%s)", i, knobs[i][0] ? knobs[i][0] : "?");
+		if (read_str(knobs[i][0], self->saved[i], sizeof(self->saved[i])))
+			break;
+	ASSERT_EQ(NKNOBS, i) TH_LOG("reading knob %u (%s)", i, knobs[i][0]);
 	self->ready = true;
 	for (i = 0; i < NKNOBS; i++)
-		if (knobs[i][1])
-			ASSERT_EQ(0, write_string_path(knobs[i][0], knobs[i][1])) TH_LOG("knob %u (%s)", i, knobs[i][0] ? knobs[i][0] : "?");
+		if (knobs[i][1] && write_string_path(knobs[i][0], knobs[i][1]))
+			break;
+	ASSERT_EQ(NKNOBS, i) TH_LOG("writing knob %u (%s)", i, knobs[i][0]);
 }
 
 FIXTURE_TEARDOWN_PARENT(fi)
@@ -248,13 +253,18 @@ static int pages_of(ssize_t bytes)
 }
 
 /* The gauges of a partition whose only member is us, against the frames. */
-#define EXPECT_GAUGES(fd, t, where, n) do { \
-	EXPECT_EQ((t).ksm_frames, PSTAT(fd, pages_shared)) TH_LOG("%s nth %d: pages_shared", where, n); \
-	EXPECT_EQ((t).sharing, PSTAT(fd, pages_sharing)) TH_LOG("%s nth %d: pages_sharing", where, n); \
-	EXPECT_EQ((t).on_ksm, ksm_merging_pages(0)) TH_LOG("%s nth %d: ksm_merging_pages", where, n); \
-	EXPECT_LE(PSTAT(fd, pages_shared) + PSTAT(fd, pages_sharing) + PSTAT(fd, pages_unshared), \
-		  PSTAT(fd, rmap_items)) TH_LOG("%s nth %d: rmap_items", where, n); \
-} while (0)
+static void expect_gauges(struct __test_metadata *_metadata, int fd, const struct truth *t,
+			  const char *where, int n)
+{
+	EXPECT_EQ(t->ksm_frames, PSTAT(fd, pages_shared))
+		TH_LOG("%s nth %d: pages_shared", where, n);
+	EXPECT_EQ(t->sharing, PSTAT(fd, pages_sharing))
+		TH_LOG("%s nth %d: pages_sharing", where, n);
+	EXPECT_EQ(t->on_ksm, ksm_merging_pages(0))
+		TH_LOG("%s nth %d: ksm_merging_pages", where, n);
+	EXPECT_LE(PSTAT(fd, pages_shared) + PSTAT(fd, pages_sharing) + PSTAT(fd, pages_unshared),
+		  PSTAT(fd, rmap_items)) TH_LOG("%s nth %d: rmap_items", where, n);
+}
 
 /* ------------------------------------------------------------------ */
 
@@ -278,8 +288,8 @@ TEST_F_TIMEOUT(fi, open_faults, 120)
 		if (dirs0 < 0)
 			dirs0 = dirs;
 		/* No partition left behind by a failed (or closed) one. */
-		ASSERT_EQ(dirs0, dirs) TH_LOG("nth %d: partition directories %d, baseline %d", n - 1,
-					      dirs, dirs0);
+		ASSERT_EQ(dirs0, dirs)
+			TH_LOG("nth %d: partition directories %d, baseline %d", n - 1, dirs, dirs0);
 
 		unique_name(name, sizeof(name), "fi");
 		fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -316,18 +326,21 @@ TEST_F_TIMEOUT(fi, open_faults, 120)
 		tolerated++;	/* an optional allocation failed, the call did not */
 	}
 	EXPECT_GE(MAX_NTH, n) TH_LOG("ksm_open still reaches allocation %d", MAX_NTH);
-	printf("# ksm_open(name, CREATE|EXCL): %d injection points (%d ENOMEM, %d tolerated), %d allocations when none fails\n",
+	printf("# ksm_open(name, CREATE|EXCL): %d injection points (%d ENOMEM, %d tolerated)\n"
+	       "# ksm_open(name, CREATE|EXCL): %d allocations when none fails\n",
 	       injected + tolerated, injected, tolerated, n - 1);
 
 	/* The anonymous form. */
-	injected = tolerated = 0;
+	injected = 0;
+	tolerated = 0;
 	for (n = 1; n <= MAX_NTH; n++) {
 		ASSERT_EQ(0, nth_arm(&f, n));
 		fd = sys_ksm_open(NULL, 0, 0);
 		e = errno;
 		hit = nth_disarm(&f);
 		if (fd < 0) {
-			EXPECT_EQ(ENOMEM, e) TH_LOG("nth %d: anonymous ksm_open errno %s", n, strerror(e));
+			EXPECT_EQ(ENOMEM, e)
+				TH_LOG("nth %d: anonymous ksm_open errno %s", n, strerror(e));
 			injected++;
 			continue;
 		}
@@ -374,7 +387,8 @@ TEST_F_TIMEOUT(fi, merge_faults, 300)
 		t = frames_truth(fr, prefix);
 		EXPECT_EQ(0, t.absent);
 		EXPECT_EQ(0, t.cross_group) TH_LOG("nth %d: different content on one frame", n);
-		EXPECT_EQ(0, t.beyond_prefix) TH_LOG("nth %d: a page beyond the progress shares", n);
+		EXPECT_EQ(0, t.beyond_prefix)
+			TH_LOG("nth %d: a page beyond the progress shares", n);
 		if (r < 0) {
 			EXPECT_EQ(ENOMEM, e) TH_LOG("nth %d: ksm_merge errno %s", n, strerror(e));
 			EXPECT_TRUE(hit);
@@ -386,9 +400,11 @@ TEST_F_TIMEOUT(fi, merge_faults, 300)
 		} else {
 			EXPECT_EQ(1, member);
 			EXPECT_EQ(KSM_MERGE_RESULT_JOINED, res.flags);
-			EXPECT_TRUE(res_invariants_hold(&res, prefix)) res_print("invariants", &res);
+			EXPECT_TRUE(res_invariants_hold(&res, prefix))
+				res_print("invariants", &res);
 			EXPECT_EQ(t.merged, res.pages_merged) {
-				TH_LOG("nth %d: %d pages share a frame with an earlier twin", n, t.merged);
+				TH_LOG("nth %d: %d pages share a frame with an earlier twin", n,
+				       t.merged);
 				res_print("merge", &res);
 				frames_print(fr);
 			}
@@ -404,7 +420,7 @@ TEST_F_TIMEOUT(fi, merge_faults, 300)
 				tolerated++;
 		}
 		if (member == 1)
-			EXPECT_GAUGES(fd, t, "merge", n);
+			expect_gauges(_metadata, fd, &t, "merge", n);
 
 		/* A later merge without faults completes the work. */
 		if (member == 1 || r < 0) {
@@ -412,8 +428,9 @@ TEST_F_TIMEOUT(fi, merge_faults, 300)
 				  merge_range(fd, KSM_PIDFD_SELF, buf, NPG * psize(), &res));
 			ASSERT_EQ(0, pids_pfns(0, buf, NPG, fr));
 			t = frames_truth(fr, NPG);
-			EXPECT_EQ(4, t.merged) TH_LOG("nth %d: the retry did not merge everything", n);
-			EXPECT_GAUGES(fd, t, "retry", n);
+			EXPECT_EQ(4, t.merged)
+				TH_LOG("nth %d: the retry did not merge everything", n);
+			expect_gauges(_metadata, fd, &t, "retry", n);
 			EXPECT_EQ(0, sys_ksm_leave(fd, KSM_PIDFD_SELF, 0));
 		}
 		EXPECT_EQ(0, ksm_merging_pages(0));
@@ -424,8 +441,11 @@ TEST_F_TIMEOUT(fi, merge_faults, 300)
 			break;
 	}
 	EXPECT_GE(MAX_NTH, n);
-	EXPECT_EQ(slab0, ksm_slab_objects()) TH_LOG("ksm_rmap_item + ksm_stable_node objects leaked");
-	printf("# ksm_merge (join + %d pages): %d injection points: %d ENOMEM, %d partial progress, %d complete with pages_failed, %d tolerated; %d allocations when none fails\n",
+	EXPECT_EQ(slab0, ksm_slab_objects())
+		TH_LOG("ksm_rmap_item + ksm_stable_node objects leaked");
+	printf("# ksm_merge (join + %d pages): %d injection points: %d ENOMEM,\n"
+	       "# ksm_merge: %d partial progress, %d complete with pages_failed, %d tolerated\n"
+	       "# ksm_merge: %d allocations when none fails\n",
 	       NPG, enomem + partial + with_failed + tolerated, enomem, partial, with_failed,
 	       tolerated, n - 1);
 }
@@ -435,12 +455,13 @@ static int merged_setup(char **bufp, uint64_t *seeds, int n)
 {
 	struct ksm_merge_result res;
 	int fd = sys_ksm_open(NULL, 0, 0);
+	ssize_t r;
 
 	*bufp = map_layout(((uint64_t)getpid() << 24) + ((uint64_t)n << 10) + 0x800000, seeds);
 	if (fd < 0 || !*bufp)
 		return -1;
-	if (merge_range(fd, KSM_PIDFD_SELF, *bufp, NPG * psize(), &res) != (ssize_t)(NPG * psize()) ||
-	    res.pages_merged != 4)
+	r = merge_range(fd, KSM_PIDFD_SELF, *bufp, NPG * psize(), &res);
+	if (r != (ssize_t)(NPG * psize()) || res.pages_merged != 4)
 		return -1;
 	return fd;
 }
@@ -478,6 +499,7 @@ TEST_F_TIMEOUT(fi, unmerge_faults, 300)
 		/* Processed pages are private; the others still share as merged. */
 		for (i = 0; i < NPG; i++) {
 			int j, twins_left = 0;
+			bool shares;
 
 			for (j = 0; j < NPG; j++)
 				if (j != i && group[j] >= 0 && group[j] == group[i])
@@ -485,11 +507,11 @@ TEST_F_TIMEOUT(fi, unmerge_faults, 300)
 			for (j = 0; j < NPG; j++)
 				if (j != i && fr[j] == fr[i])
 					break;
-			if (i < prefix) {
-				EXPECT_EQ(NPG, j) TH_LOG("nth %d: processed page %d still shares", n, i);
-			} else if (twins_left) {
-				EXPECT_NE(NPG, j) TH_LOG("nth %d: unprocessed page %d lost its twin", n, i);
-			}
+			shares = j < NPG;
+			EXPECT_FALSE(i < prefix && shares)
+				TH_LOG("nth %d: processed page %d still shares", n, i);
+			EXPECT_FALSE(i >= prefix && twins_left && !shares)
+				TH_LOG("nth %d: unprocessed page %d lost its twin", n, i);
 		}
 		if (r < 0) {
 			EXPECT_EQ(ENOMEM, e) TH_LOG("nth %d: ksm_unmerge errno %s", n, strerror(e));
@@ -518,12 +540,15 @@ TEST_F_TIMEOUT(fi, unmerge_faults, 300)
 				sharing += left > 1 ? left - 1 : 0;
 				on += left;
 			}
-			EXPECT_EQ(shared, PSTAT(fd, pages_shared)) TH_LOG("nth %d: pages_shared", n);
-			EXPECT_EQ(sharing, PSTAT(fd, pages_sharing)) TH_LOG("nth %d: pages_sharing", n);
+			EXPECT_EQ(shared, PSTAT(fd, pages_shared))
+				TH_LOG("nth %d: pages_shared", n);
+			EXPECT_EQ(sharing, PSTAT(fd, pages_sharing))
+				TH_LOG("nth %d: pages_sharing", n);
 			EXPECT_EQ(on, ksm_merging_pages(0)) TH_LOG("nth %d: ksm_merging_pages", n);
 		}
 		/* Retry without faults, then leave. */
-		ASSERT_EQ((ssize_t)(NPG * psize()), unmerge_range(fd, KSM_PIDFD_SELF, buf, NPG * psize()));
+		ASSERT_EQ((ssize_t)(NPG * psize()),
+			  unmerge_range(fd, KSM_PIDFD_SELF, buf, NPG * psize()));
 		EXPECT_EQ(0, ksm_merging_pages(0));
 		EXPECT_EQ(0, PSTAT(fd, pages_shared));
 		EXPECT_EQ(0, sys_ksm_leave(fd, KSM_PIDFD_SELF, 0));
@@ -534,8 +559,10 @@ TEST_F_TIMEOUT(fi, unmerge_faults, 300)
 			break;
 	}
 	EXPECT_GE(MAX_NTH, n);
-	EXPECT_EQ(slab0, ksm_slab_objects()) TH_LOG("ksm_rmap_item + ksm_stable_node objects leaked");
-	printf("# ksm_unmerge (%d KSM-mapped pages): %d injection points: %d ENOMEM, %d partial progress, %d tolerated; %d allocations when none fails\n",
+	EXPECT_EQ(slab0, ksm_slab_objects())
+		TH_LOG("ksm_rmap_item + ksm_stable_node objects leaked");
+	printf("# ksm_unmerge (%d KSM-mapped pages): %d injection points: %d ENOMEM,\n"
+	       "# ksm_unmerge: %d partial progress, %d tolerated; %d allocations when none fails\n",
 	       7, enomem + partial + tolerated, enomem, partial, tolerated, n - 1);
 }
 
@@ -549,6 +576,7 @@ TEST_F_TIMEOUT(fi, leave_faults, 300)
 	ASSERT_LE(0, slab0);
 	for (n = 1; n <= MAX_NTH; n++) {
 		int fd, e, r, i, still;
+		long merging;
 		struct truth t;
 		char *buf;
 		bool hit;
@@ -578,9 +606,10 @@ TEST_F_TIMEOUT(fi, leave_faults, 300)
 			 */
 			for (i = 0, still = 0; i < NPG; i++)
 				still += fr[i] && fr[i] == f0[i] && frames_shared(f0, i);
-			EXPECT_EQ(still, ksm_merging_pages(0))
-				TH_LOG("nth %d: ksm_merging_pages %ld, %d pages on their merged frame",
-				       n, ksm_merging_pages(0), still);
+			merging = ksm_merging_pages(0);
+			EXPECT_EQ(still, merging)
+				TH_LOG("nth %d: ksm_merging_pages %ld, %d on their merged frame",
+				       n, merging, still);
 			ASSERT_EQ(0, sys_ksm_leave(fd, KSM_PIDFD_SELF, 0));
 			enomem++;
 		} else {
@@ -603,8 +632,10 @@ TEST_F_TIMEOUT(fi, leave_faults, 300)
 			break;
 	}
 	EXPECT_GE(MAX_NTH, n);
-	EXPECT_EQ(slab0, ksm_slab_objects()) TH_LOG("ksm_rmap_item + ksm_stable_node objects leaked");
-	printf("# ksm_leave (7 KSM-mapped pages): %d injection points: %d ENOMEM, %d tolerated; %d allocations when none fails\n",
+	EXPECT_EQ(slab0, ksm_slab_objects())
+		TH_LOG("ksm_rmap_item + ksm_stable_node objects leaked");
+	printf("# ksm_leave (7 KSM-mapped pages): %d injection points: %d ENOMEM, %d tolerated\n"
+	       "# ksm_leave: %d allocations when none fails\n",
 	       enomem + tolerated, enomem, tolerated, n - 1);
 }
 
@@ -642,8 +673,11 @@ TEST_F_TIMEOUT(fi, merge_stable_node_alloc_fails, 120)
 	ASSERT_LE(0, fd);
 	buf = map_layout((uint64_t)getpid() << 24, seeds);
 	ASSERT_NE(NULL, buf);
-	for (i = 0; i < sizeof(on) / sizeof(on[0]); i++)
-		ASSERT_EQ(0, write_string_path(on[i][0], on[i][1])) TH_LOG("setting %u", i);
+	/* Stop at the first setting that fails; i names it. */
+	for (i = 0; i < ARRAY_SIZE(on); i++)
+		if (write_string_path(on[i][0], on[i][1]))
+			break;
+	ASSERT_EQ(ARRAY_SIZE(on), i) TH_LOG("setting %u (%s)", i, on[i][0]);
 	r = merge_range(fd, KSM_PIDFD_SELF, buf, NPG * psize(), &res);
 	e = errno;
 	write_string_path("/proc/thread-self/make-it-fail", "0");
@@ -661,9 +695,11 @@ TEST_F_TIMEOUT(fi, merge_stable_node_alloc_fails, 120)
 		EXPECT_EQ(0, res.pages_merged);
 		EXPECT_TRUE(res_invariants_hold(&res, pages_of(r)));
 		/* The documented contract: an allocation failure is not a failed page. */
-		EXPECT_EQ(0, res.pages_failed)
-			TH_LOG("abi.md 5: allocation failures stop the call (ENOMEM) and are not counted; the kernel returned %zd with pages_failed %llu",
-			       r, (unsigned long long)res.pages_failed);
+		EXPECT_EQ(0, res.pages_failed) {
+			TH_LOG("abi.md 5: allocation failures stop the call (ENOMEM), uncounted");
+			TH_LOG("the kernel returned %zd with pages_failed %llu", r,
+			       (unsigned long long)res.pages_failed);
+		}
 	} else {
 		EXPECT_EQ(ENOMEM, e);
 	}

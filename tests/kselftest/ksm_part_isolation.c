@@ -57,9 +57,10 @@ static void __attribute__((destructor)) cells_summary(void)
 {
 	if (getpid() != main_pid || !cells)
 		return;
-	printf("# isolation matrix: %d cells checked: %d must-share, %d must-not-share, %d errno/behaviour; %d failed\n",
-	       cells->must_share + cells->must_not_share + cells->behaviour,
-	       cells->must_share, cells->must_not_share, cells->behaviour, cells->failed);
+	printf("# isolation matrix: %d cells checked, %d failed\n"
+	       "# isolation matrix: %d must-share, %d must-not-share, %d errno/behaviour\n",
+	       cells->must_share + cells->must_not_share + cells->behaviour, cells->failed,
+	       cells->must_share, cells->must_not_share, cells->behaviour);
 }
 
 /* ------------------------------------------------------------------ */
@@ -210,7 +211,7 @@ static void peer_exec(struct peer_state *s)
 }
 
 /* The command loop of a peer; never returns. */
-static void __attribute__((noreturn)) peer_loop(struct peer_state *s, int first_op)
+static __noreturn void peer_loop(struct peer_state *s, int first_op)
 {
 	struct reply r;
 	struct cmd c;
@@ -262,7 +263,8 @@ static void __attribute__((noreturn)) peer_loop(struct peer_state *s, int first_
 				close(s->wfd);
 				s->rfd = s->spare_rfd;
 				s->wfd = s->spare_wfd;
-				s->spare_rfd = s->spare_wfd = -1;
+				s->spare_rfd = -1;
+				s->spare_wfd = -1;
 				s->inh = s->buf;
 				memcpy(s->inh_seeds, s->seeds, sizeof(s->seeds));
 				peer_map(s, s->seeds[0], s->seeds[NCROSS] + 0x10);
@@ -273,7 +275,8 @@ static void __attribute__((noreturn)) peer_loop(struct peer_state *s, int first_
 			if (r.ret > 0) {
 				close(s->spare_rfd);
 				close(s->spare_wfd);
-				s->spare_rfd = s->spare_wfd = -1;
+				s->spare_rfd = -1;
+				s->spare_wfd = -1;
 			}
 			break;
 		case OP_EXEC:
@@ -376,7 +379,7 @@ static void orch_fd_add(int fd)
 {
 	unsigned int i;
 
-	for (i = 0; i < sizeof(orch_fds) / sizeof(orch_fds[0]); i++)
+	for (i = 0; i < ARRAY_SIZE(orch_fds); i++)
 		if (!orch_fds[i]) {
 			orch_fds[i] = fd + 1;
 			return;
@@ -387,7 +390,7 @@ static void orch_fd_close(int fd)
 {
 	unsigned int i;
 
-	for (i = 0; i < sizeof(orch_fds) / sizeof(orch_fds[0]); i++)
+	for (i = 0; i < ARRAY_SIZE(orch_fds); i++)
 		if (orch_fds[i] == fd + 1)
 			orch_fds[i] = 0;
 	close(fd);
@@ -397,7 +400,7 @@ static void orch_fds_close_all(void)
 {
 	unsigned int i;
 
-	for (i = 0; i < sizeof(orch_fds) / sizeof(orch_fds[0]); i++)
+	for (i = 0; i < ARRAY_SIZE(orch_fds); i++)
 		if (orch_fds[i]) {
 			close(orch_fds[i] - 1);
 			orch_fds[i] = 0;
@@ -428,7 +431,8 @@ static int peer_spawn(struct peer *p, const char *name, uint64_t cross0, uint64_
 	memset(p, 0, sizeof(*p));
 	snprintf(p->name, sizeof(p->name), "%s", name);
 	p->uid = uid;
-	p->spare_w = p->spare_r = -1;
+	p->spare_w = -1;
+	p->spare_r = -1;
 	if (chan_open(&ch) || (spare && chan_open(&sp)))
 		return -1;
 	pid = fork();
@@ -486,8 +490,10 @@ static int peer_adopt(struct peer *child, const char *name, struct peer *parent)
 	child->uid = parent->uid;
 	child->wfd = parent->spare_w;
 	child->rfd = parent->spare_r;
-	child->spare_w = child->spare_r = -1;
-	parent->spare_w = parent->spare_r = -1;
+	child->spare_w = -1;
+	child->spare_r = -1;
+	parent->spare_w = -1;
+	parent->spare_r = -1;
 	if (peer_read(child) || child->r.op != OP_INITIAL)
 		return -1;
 	child->pid = child->r.pid;
@@ -562,6 +568,12 @@ static int peer_frames(struct peer *p, uint64_t f[NPG], bool *agree)
 	return 0;
 }
 
+/* The orchestrator merges all of a peer's buffer through fd, by pidfd. */
+static long merge_peer(int fd, const struct peer *p)
+{
+	return merge_range(fd, p->pidfd, (void *)p->r.addr, NPG * psize(), NULL);
+}
+
 static bool cross_shared(const uint64_t *a, const uint64_t *b)
 {
 	int i;
@@ -608,9 +620,11 @@ static void check_cell(struct __test_metadata *_metadata, const char *cell,
 	int common;
 
 	ASSERT_EQ(0, peer_frames(a, fa, &agree_a));
-	EXPECT_EQ(-1, a->r.bad) TH_LOG("%s: %s's content changed (page %d)", cell, a->name, a->r.bad);
+	EXPECT_EQ(-1, a->r.bad)
+		TH_LOG("%s: %s's content changed (page %d)", cell, a->name, a->r.bad);
 	ASSERT_EQ(0, peer_frames(b, fb, &agree_b));
-	EXPECT_EQ(-1, b->r.bad) TH_LOG("%s: %s's content changed (page %d)", cell, b->name, b->r.bad);
+	EXPECT_EQ(-1, b->r.bad)
+		TH_LOG("%s: %s's content changed (page %d)", cell, b->name, b->r.bad);
 	EXPECT_TRUE(agree_a && agree_b) TH_LOG("%s: a peer's own pagemap differs from ours", cell);
 	common = common_frames(fa, fb);
 	ok = share ? cross_shared(fa, fb) : common == 0;
@@ -654,9 +668,10 @@ static void check_behaviour(struct __test_metadata *_metadata, const char *cell,
 
 /* The intra pair of a peer is merged (it is in a merging domain) or not. */
 #define EXPECT_INTRA(p, merged) do { \
+	const struct peer *__p = (p); \
 	uint64_t __f[NPG]; \
-	ASSERT_EQ(0, pids_pfns((p)->pid, (void *)(p)->r.addr, NPG, __f)); \
-	EXPECT_EQ(merged, intra_merged(__f)) TH_LOG("%s: intra pair %smerged", (p)->name, \
+	ASSERT_EQ(0, pids_pfns(__p->pid, (void *)__p->r.addr, NPG, __f)); \
+	EXPECT_EQ(merged, intra_merged(__f)) TH_LOG("%s: intra pair %smerged", __p->name, \
 						   intra_merged(__f) ? "" : "not "); \
 } while (0)
 
@@ -765,18 +780,50 @@ FIXTURE_VARIANT(iso) {
 	bool share;
 };
 
-FIXTURE_VARIANT_ADD(iso, same_partition_pidfd) { .a = PL_P1, .b = PL_P1, .share = true };
-FIXTURE_VARIANT_ADD(iso, same_partition_self) { .a = PL_P1_SELF, .b = PL_P1_SELF, .share = true };
-FIXTURE_VARIANT_ADD(iso, same_partition_mixed) { .a = PL_P1_SELF, .b = PL_P1, .share = true };
-FIXTURE_VARIANT_ADD(iso, different_partitions) { .a = PL_P1, .b = PL_P2, .share = false };
-FIXTURE_VARIANT_ADD(iso, different_partitions_self) { .a = PL_P1_SELF, .b = PL_P2_SELF, .share = false };
-FIXTURE_VARIANT_ADD(iso, partition_vs_no_ksm) { .a = PL_P1, .b = PL_NONE, .share = false };
-FIXTURE_VARIANT_ADD(iso, partition_vs_global_madvise) { .a = PL_P1, .b = PL_MADV, .share = false };
-FIXTURE_VARIANT_ADD(iso, partition_vs_global_prctl) { .a = PL_P1_SELF, .b = PL_PRCTL, .share = false };
-FIXTURE_VARIANT_ADD(iso, global_madvise_first_vs_partition) { .a = PL_MADV, .b = PL_P2, .share = false };
+FIXTURE_VARIANT_ADD(iso, same_partition_pidfd) {
+	.a = PL_P1, .b = PL_P1, .share = true,
+};
+
+FIXTURE_VARIANT_ADD(iso, same_partition_self) {
+	.a = PL_P1_SELF, .b = PL_P1_SELF, .share = true,
+};
+
+FIXTURE_VARIANT_ADD(iso, same_partition_mixed) {
+	.a = PL_P1_SELF, .b = PL_P1, .share = true,
+};
+
+FIXTURE_VARIANT_ADD(iso, different_partitions) {
+	.a = PL_P1, .b = PL_P2, .share = false,
+};
+
+FIXTURE_VARIANT_ADD(iso, different_partitions_self) {
+	.a = PL_P1_SELF, .b = PL_P2_SELF, .share = false,
+};
+
+FIXTURE_VARIANT_ADD(iso, partition_vs_no_ksm) {
+	.a = PL_P1, .b = PL_NONE, .share = false,
+};
+
+FIXTURE_VARIANT_ADD(iso, partition_vs_global_madvise) {
+	.a = PL_P1, .b = PL_MADV, .share = false,
+};
+
+FIXTURE_VARIANT_ADD(iso, partition_vs_global_prctl) {
+	.a = PL_P1_SELF, .b = PL_PRCTL, .share = false,
+};
+
+FIXTURE_VARIANT_ADD(iso, global_madvise_first_vs_partition) {
+	.a = PL_MADV, .b = PL_P2, .share = false,
+};
+
 /* Controls: without KSM nothing merges; global KSM does merge what we probe for. */
-FIXTURE_VARIANT_ADD(iso, no_ksm_vs_no_ksm) { .a = PL_NONE, .b = PL_NONE, .share = false };
-FIXTURE_VARIANT_ADD(iso, global_vs_global) { .a = PL_MADV, .b = PL_PRCTL, .share = true };
+FIXTURE_VARIANT_ADD(iso, no_ksm_vs_no_ksm) {
+	.a = PL_NONE, .b = PL_NONE, .share = false,
+};
+
+FIXTURE_VARIANT_ADD(iso, global_vs_global) {
+	.a = PL_MADV, .b = PL_PRCTL, .share = true,
+};
 
 FIXTURE_SETUP(iso)
 {
@@ -865,7 +912,10 @@ TEST_F_TIMEOUT(iso, matrix, 120)
 			ASSERT_EQ((long)(NPG * psize()), r) TH_LOG("placing %s: %s", p[i].name,
 								   strerror(errno));
 			EXPECT_EQ(KSM_MERGE_RESULT_JOINED, res.flags);
-			/* The intra pair merges; the cross pages merge only with an earlier peer here. */
+			/*
+			 * The intra pair merges; the cross pages merge only with
+			 * an earlier peer here.
+			 */
 			EXPECT_EQ(1 + (i > 0 && variant->share ? NCROSS : 0), res.pages_merged)
 				res_print("placement", &res);
 		} else {
@@ -911,19 +961,21 @@ TEST_F_TIMEOUT(iso, matrix, 120)
 	snprintf(cell, sizeof(cell), "%s~%s", place_name[pl[0]], place_name[pl[1]]);
 	check_cell(_metadata, cell, &p[0], &p[1], variant->share);
 	if (n == 3) {
-		snprintf(cell, sizeof(cell), "%s~%s(partner)", place_name[pl[0] == pl[2] ? pl[1] : pl[0]],
-			 place_name[pl[2]]);
+		const char *other = place_name[pl[0] == pl[2] ? pl[1] : pl[0]];
+		const char *partner = place_name[pl[2]];
+
+		snprintf(cell, sizeof(cell), "%s~%s(partner)", other, partner);
 		check_cell(_metadata, cell, pl[0] == pl[2] ? &p[1] : &p[0], &p[2], false);
-		snprintf(cell, sizeof(cell), "%s~%s(partner)", place_name[pl[2]], place_name[pl[2]]);
+		snprintf(cell, sizeof(cell), "%s~%s(partner)", partner, partner);
 		check_cell(_metadata, cell, pl[0] == pl[2] ? &p[0] : &p[1], &p[2], true);
 	}
 	for (i = 0; i < n; i++) {
 		bool cross = variant->share || (n == 3 && is_global(pl[i]));
+		int fd = is_part(pl[i]) && (pl[i] == PL_P2 || pl[i] == PL_P2_SELF) ? fd2 : fd1;
 
 		EXPECT_INTRA(&p[i], pl[i] != PL_NONE);
 		expect_merging(_metadata, &p[i], pl[i], cross);
-		EXPECT_EQ(is_part(pl[i]) ? 1 : 0, is_member(is_part(pl[i]) && (pl[i] == PL_P2 ||
-				pl[i] == PL_P2_SELF) ? fd2 : fd1, p[i].pidfd));
+		EXPECT_EQ(is_part(pl[i]) ? 1 : 0, is_member(fd, p[i].pidfd));
 	}
 	for (i = 0; i < n; i++)
 		EXPECT_EQ(0, peer_end(&p[i]));
@@ -973,7 +1025,8 @@ TEST(same_process_two_ranges)
 	iov[0] = (struct iovec){ r1, NPG * psize() };
 	iov[1] = (struct iovec){ r2, NPG * psize() };
 	res_init(&res);
-	ASSERT_EQ((ssize_t)(2 * NPG * psize()), sys_ksm_merge(fd, KSM_PIDFD_SELF, iov, 2, &res, 0));
+	ASSERT_EQ((ssize_t)(2 * NPG * psize()),
+		  sys_ksm_merge(fd, KSM_PIDFD_SELF, iov, 2, &res, 0));
 	EXPECT_EQ(NPG, res.pages_merged);
 	EXPECT_EQ(NPG, res.pages_unshared);
 	ASSERT_EQ(0, pids_pfns(0, r1, NPG, f1));
@@ -994,7 +1047,8 @@ TEST(same_process_two_ranges)
 	EXPECT_EQ(0, vma_has_flag(0, r3, "mg"));
 
 	/* A later call over the third range alone merges it into the same pages. */
-	ASSERT_EQ((ssize_t)(NPG * psize()), merge_range(fd, KSM_PIDFD_SELF, r3, NPG * psize(), &res));
+	ASSERT_EQ((ssize_t)(NPG * psize()),
+		  merge_range(fd, KSM_PIDFD_SELF, r3, NPG * psize(), &res));
 	EXPECT_EQ(NPG, res.pages_merged);
 	ASSERT_EQ(0, pids_pfns(0, r3, NPG, f3));
 	for (i = 0; i < NPG; i++)
@@ -1063,17 +1117,18 @@ TEST(before_and_after_leave)
 	check_cell(_metadata, "P1~left P1", &a, &b, false);
 	EXPECT_INTRA(&b, false);
 	/* A merging again finds nothing of B's: B is not a member. */
-	ASSERT_EQ((long)(NPG * psize()), merge_range(fd1, a.pidfd, (void *)a.r.addr, NPG * psize(), NULL));
+	ASSERT_EQ((long)(NPG * psize()), merge_peer(fd1, &a));
 	check_cell(_metadata, "P1~left P1 after A re-merges", &a, &b, false);
 
 	/* Left, B may join another partition: still isolated from A. */
-	ASSERT_EQ((long)(NPG * psize()), merge_range(fd2, b.pidfd, (void *)b.r.addr, NPG * psize(), NULL));
+	ASSERT_EQ((long)(NPG * psize()), merge_peer(fd2, &b));
 	EXPECT_INTRA(&b, true);
 	check_cell(_metadata, "P1~P2 after leaving P1", &a, &b, false);
 
 	/* Left by pidfd, B rejoins P1: shares again. */
-	BEHAVES("leave: orchestrator makes member leave by pidfd", sys_ksm_leave(fd2, b.pidfd, 0), 0, 0);
-	ASSERT_EQ((long)(NPG * psize()), merge_range(fd1, b.pidfd, (void *)b.r.addr, NPG * psize(), NULL));
+	BEHAVES("leave: orchestrator makes member leave by pidfd",
+		sys_ksm_leave(fd2, b.pidfd, 0), 0, 0);
+	ASSERT_EQ((long)(NPG * psize()), merge_peer(fd1, &b));
 	check_cell(_metadata, "P1~P1 after leave and rejoin", &a, &b, true);
 
 	/* After leaving, global KSM is allowed again (old settings are not restored). */
@@ -1108,12 +1163,13 @@ TEST(parent_child_across_fork)
 	ASSERT_LE(0, fd2);
 	ASSERT_EQ(0, peer_spawn(&par, "parent", base, base + 0x100, 0, &child));
 	ASSERT_EQ(0, peer_spawn(&other, "P2peer", base, base + 0x102, 0, NULL));
-	ASSERT_EQ((long)(NPG * psize()), merge_range(fd2, other.pidfd, (void *)other.r.addr, NPG * psize(), NULL));
+	ASSERT_EQ((long)(NPG * psize()), merge_peer(fd2, &other));
 	ASSERT_EQ((long)(NPG * psize()), peer_op(&par, OP_MERGE, fd1));
 
 	ASSERT_LT(0, peer_op(&par, OP_FORK, -1));
 	ASSERT_EQ(0, peer_adopt(&child, "child", &par));
-	EXPECT_EQ(par.r.part_id, child.r.part_id) TH_LOG("the child is not in the parent's partition");
+	EXPECT_EQ(par.r.part_id, child.r.part_id)
+		TH_LOG("the child is not in the parent's partition");
 	EXPECT_EQ(1, is_member(fd1, child.pidfd));
 	/* Its inherited mapping is the parent's KSM pages (fork COW). */
 	ASSERT_EQ(0, pids_pfns(par.pid, (void *)par.r.addr, NPG, fp));
@@ -1136,7 +1192,8 @@ TEST(parent_child_across_fork)
 	check_cell(_metadata, "parent P1~child after leave", &par, &child, false);
 	ASSERT_EQ(0, pids_pfns(child.pid, (void *)child.r.inh, NPG, fi));
 	ASSERT_EQ(0, pids_pfns(par.pid, (void *)par.r.addr, NPG, fp));
-	EXPECT_EQ(0, common_frames(fp, fi)) TH_LOG("the inherited mapping still shares after leave");
+	EXPECT_EQ(0, common_frames(fp, fi))
+		TH_LOG("the inherited mapping still shares after leave");
 	check_behaviour(_metadata, "fork: inherited mapping after leave (isolated)",
 			common_frames(fp, fi) ? -1 : 0, 0, 0, 0);
 	/* Now it may join P2: shares with P2's peer, never with the parent. */
@@ -1172,8 +1229,8 @@ TEST(after_exec)
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(0, peer_spawn(&a, "A", base, base + 0x100, 0, NULL));
 	ASSERT_EQ(0, peer_spawn(&b, "B", base, base + 0x101, 0, NULL));
-	ASSERT_EQ((long)(NPG * psize()), merge_range(fd, a.pidfd, (void *)a.r.addr, NPG * psize(), NULL));
-	ASSERT_EQ((long)(NPG * psize()), merge_range(fd, b.pidfd, (void *)b.r.addr, NPG * psize(), NULL));
+	ASSERT_EQ((long)(NPG * psize()), merge_peer(fd, &a));
+	ASSERT_EQ((long)(NPG * psize()), merge_peer(fd, &b));
 	check_cell(_metadata, "P1~P1 before exec", &a, &b, true);
 
 	/* The reply is the new image's first report. */
@@ -1187,7 +1244,7 @@ TEST(after_exec)
 	EXPECT_EQ(0, a.r.merging);
 	check_cell(_metadata, "exec'ed former member~P1", &a, &b, false);
 	/* B merging again does not reach the new image. */
-	ASSERT_EQ((long)(NPG * psize()), merge_range(fd, b.pidfd, (void *)b.r.addr, NPG * psize(), NULL));
+	ASSERT_EQ((long)(NPG * psize()), merge_peer(fd, &b));
 	check_cell(_metadata, "exec'ed former member~P1 re-merged", &a, &b, false);
 	BEHAVES("exec: new image may use MADV_MERGEABLE", peer_op(&a, OP_MADV, -1), 0, 0);
 	BEHAVES("exec: new image, PR_GET_MEMORY_MERGE", peer_op(&a, OP_PRCTL_GET, -1), 0, 0);
@@ -1204,7 +1261,6 @@ TEST(after_exec)
 
 /* ------------------------------------------------------------------ */
 /* Adversarial                                                         */
-
 
 /*
  * A member of P1 tries P2 every way: EBUSY for merge and join, ENOENT for
@@ -1237,11 +1293,12 @@ TEST(member_joins_second_partition)
 	BEHAVES("root merges member via P2 by pidfd",
 		merge_range(fd2, a.pidfd, (void *)a.r.addr, NPG * psize(), NULL), -1, EBUSY);
 	BEHAVES("root joins member to P2 by pidfd", join_partition(fd2, a.pidfd, NULL), -1, EBUSY);
-	BEHAVES("root unmerges member via P2", unmerge_range(fd2, a.pidfd, (void *)a.r.addr,
-							      NPG * psize()), -1, ENOENT);
+	BEHAVES("root unmerges member via P2",
+		unmerge_range(fd2, a.pidfd, (void *)a.r.addr, NPG * psize()), -1, ENOENT);
 	BEHAVES("member leaves P2 (not in it)", peer_op(&a, OP_LEAVE, fd2), -1, ENOENT);
 	/* A member of P2 (C) merges A's memory through P2: EBUSY too. */
-	BEHAVES("P2 member merges P1 member via P2", peer_other_op(&c, fd2, OTHER_MERGE, &a), -1, EBUSY);
+	BEHAVES("P2 member merges P1 member via P2", peer_other_op(&c, fd2, OTHER_MERGE, &a),
+		-1, EBUSY);
 
 	EXPECT_EQ(calls, PSTAT(fd2, merge_calls)) TH_LOG("EBUSY calls were counted in P2");
 	EXPECT_EQ(scanned, PSTAT(fd2, pages_scanned));
@@ -1357,16 +1414,18 @@ TEST(merge_other_users_process)
 	ASSERT_EQ(0, peer_spawn(&x, "uid65534", base, base + 0x102, UNPRIV_UID, NULL));
 	ASSERT_EQ(0, peer_spawn(&same, "uid65534b", base, base + 0x103, UNPRIV_UID, NULL));
 
-	BEHAVES("uid 65534 joins a root process", peer_other_op(&x, fd, OTHER_JOIN, &root), -1, EPERM);
-	BEHAVES("uid 65534 merges a root process", peer_other_op(&x, fd, OTHER_MERGE, &root), -1, EPERM);
+	BEHAVES("uid 65534 joins a root process", peer_other_op(&x, fd, OTHER_JOIN, &root),
+		-1, EPERM);
+	BEHAVES("uid 65534 merges a root process", peer_other_op(&x, fd, OTHER_MERGE, &root),
+		-1, EPERM);
 	BEHAVES("uid 65534 merges a uid 65533 process", peer_other_op(&x, fd, OTHER_MERGE, &other),
 		-1, EPERM);
 	BEHAVES("uid 65534 joins a uid 65533 process", peer_other_op(&x, fd, OTHER_JOIN, &other),
 		-1, EPERM);
-	BEHAVES("uid 65534 unmerges a uid 65533 process", peer_other_op(&x, fd, OTHER_UNMERGE, &other),
-		-1, EPERM);
-	BEHAVES("uid 65534 makes a uid 65533 process leave", peer_other_op(&x, fd, OTHER_LEAVE, &other),
-		-1, EPERM);
+	BEHAVES("uid 65534 unmerges a uid 65533 process",
+		peer_other_op(&x, fd, OTHER_UNMERGE, &other), -1, EPERM);
+	BEHAVES("uid 65534 makes a uid 65533 process leave",
+		peer_other_op(&x, fd, OTHER_LEAVE, &other), -1, EPERM);
 	BEHAVES("uid 65534 merges itself", peer_op(&x, OP_MERGE, fd), (long)(NPG * psize()), 0);
 	BEHAVES("uid 65534 merges a uid 65534 process", peer_other_op(&x, fd, OTHER_MERGE, &same),
 		(long)(NPG * psize()), 0);
@@ -1408,7 +1467,8 @@ TEST(open_other_users_partition)
 	ASSERT_LE(0, fo);
 	ASSERT_EQ((long)(NPG * psize()), peer_op(&owner, OP_MERGE, fo));
 
-	BEHAVES("uid 65534 opens uid 65533's 0600 partition", peer_open(&x, name, 0, 0), -1, EACCES);
+	BEHAVES("uid 65534 opens uid 65533's 0600 partition", peer_open(&x, name, 0, 0),
+		-1, EACCES);
 	BEHAVES("uid 65534 CREATE on uid 65533's partition",
 		peer_open(&x, name, KSM_OPEN_CREATE, 0600), -1, EACCES);
 	BEHAVES("uid 65534 CREATE|EXCL on uid 65533's partition",
@@ -1478,8 +1538,8 @@ TEST(user_namespace)
 	spawn_leaves_chroot = true;
 	ASSERT_EQ(0, peer_spawn(&u, "userns", base, base + 0x102, UNPRIV_UID, NULL));
 	spawn_leaves_chroot = false;
-	ASSERT_EQ((long)(NPG * psize()), merge_range(fdr, v.pidfd, (void *)v.r.addr, NPG * psize(), NULL));
-	ASSERT_EQ((long)(NPG * psize()), merge_range(fd1, w.pidfd, (void *)w.r.addr, NPG * psize(), NULL));
+	ASSERT_EQ((long)(NPG * psize()), merge_peer(fdr, &v));
+	ASSERT_EQ((long)(NPG * psize()), merge_peer(fd1, &w));
 
 	if (peer_op(&u, OP_USERNS, -1)) {
 		int e = u.r.err;
@@ -1493,7 +1553,8 @@ TEST(user_namespace)
 	}
 	TH_LOG("in a new user namespace: uid %d there, all capabilities there", u.r.uid);
 
-	BEHAVES("userns root opens init-ns root's 0600 name", peer_open(&u, rname, 0, 0), -1, EACCES);
+	BEHAVES("userns root opens init-ns root's 0600 name", peer_open(&u, rname, 0, 0),
+		-1, EACCES);
 	BEHAVES("userns root CREATE on root's name", peer_open(&u, rname, KSM_OPEN_CREATE, 0600),
 		-1, EACCES);
 	q = peer_open(&u, NULL, 0, 0);

@@ -38,7 +38,7 @@
 
 #include "kselftest_harness.h"
 
-#if defined(__x86_64__) || defined(__i386__)
+#if __has_builtin(__builtin_ia32_rdtsc)	/* x86 */
 #include <x86intrin.h>
 
 static inline uint64_t ticks(void)
@@ -50,6 +50,7 @@ static inline uint64_t ticks(void)
 	_mm_lfence();	/* nor a later one started */
 	return t;
 }
+
 #define CLOCK_NAME "rdtsc"
 #else
 static inline uint64_t ticks(void)
@@ -59,6 +60,7 @@ static inline uint64_t ticks(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
+
 #define CLOCK_NAME "CLOCK_MONOTONIC ns"
 #endif
 
@@ -90,24 +92,25 @@ struct twin_report {
 /*
  * A twin holder (C in P1 or B in P2): on each round byte, writes the round's
  * twins of class cls into its PER_ROUND pages, merges itself through fd and
- * answers. Exits on EOF. Content is checked before each rewrite.
+ * answers. Exits on EOF. Content is checked before each rewrite. The report
+ * is in shared memory; the pipe round trip orders its writes before the
+ * parent's reads.
  */
 static void twin_holder(struct chan *ch, int fd, int cls, uint64_t base,
-			volatile struct twin_report *rep)
+			struct twin_report *rep)
 {
 	char *buf = map_anon(PER_ROUND);
 	int r, j, prev = -1;
 
 	chan_child_side(ch);
-	CHILD_CHECK(buf != NULL);
+	CHILD_CHECK(buf);
 	rep->addr = buf;
 	while ((r = get_byte(ch->to_child[0])) >= 0) {
 		for (j = 0; prev >= 0 && j < PER_ROUND; j++)
 			CHILD_CHECK(page_has_seed(buf + j * psize(), seed_of(base, prev, cls, j)));
 		for (j = 0; j < PER_ROUND; j++)
 			fill_page(buf + j * psize(), seed_of(base, r, cls, j));
-		rep->ret = merge_range(fd, KSM_PIDFD_SELF, buf, PER_ROUND * psize(),
-				       (struct ksm_merge_result *)&rep->res);
+		rep->ret = merge_range(fd, KSM_PIDFD_SELF, buf, PER_ROUND * psize(), &rep->res);
 		rep->err = errno;
 		prev = r;
 		CHILD_CHECK(put_byte(ch->to_parent[1], 'd') == 0);
@@ -285,8 +288,8 @@ FIXTURE_TEARDOWN(slow) {}
 
 TEST_F_TIMEOUT(slow, cow_write_latency, 300)
 {
-	volatile struct twin_report *rep_c = map_shared(sizeof(*rep_c));
-	volatile struct twin_report *rep_b = map_shared(sizeof(*rep_b));
+	struct twin_report *rep_c = map_shared(sizeof(*rep_c));
+	struct twin_report *rep_b = map_shared(sizeof(*rep_b));
 	static double samples[NCLS][NSAMPLES];
 	uint64_t pa[NPAGES], pc[PER_ROUND], pb[PER_ROUND];
 	uint64_t base = (uint64_t)getpid() << 24;
@@ -352,8 +355,10 @@ TEST_F_TIMEOUT(slow, cow_write_latency, 300)
 		ASSERT_EQ(0, put_byte(chb.to_child[1], r));
 		ASSERT_EQ('d', get_byte(chc.to_parent[0]));
 		ASSERT_EQ('d', get_byte(chb.to_parent[0]));
-		ASSERT_EQ((ssize_t)(PER_ROUND * psize()), rep_c->ret) TH_LOG("C: %s", strerror(rep_c->err));
-		ASSERT_EQ((ssize_t)(PER_ROUND * psize()), rep_b->ret) TH_LOG("B: %s", strerror(rep_b->err));
+		ASSERT_EQ((ssize_t)(PER_ROUND * psize()), rep_c->ret)
+			TH_LOG("C: %s", strerror(rep_c->err));
+		ASSERT_EQ((ssize_t)(PER_ROUND * psize()), rep_b->ret)
+			TH_LOG("B: %s", strerror(rep_b->err));
 
 		for (i = 0; i < NPAGES; i++)
 			fill_page(buf + i * psize(), seed_of(base, r, cls[i], idx[i]));
@@ -388,11 +393,14 @@ TEST_F_TIMEOUT(slow, cow_write_latency, 300)
 		shuffle(order, NPAGES);
 		for (i = 0; i < NPAGES; i++) {
 			int p = order[i];
-			volatile char *q = buf + p * psize() + 64;
+			char *q = buf + p * psize() + 64;
 			uint64_t t0, t1;
 
+			/* One real store, kept between the two clock reads. */
 			t0 = ticks();
-			*q = 0x5a;
+			__atomic_signal_fence(__ATOMIC_SEQ_CST);
+			__atomic_store_n(q, 0x5a, __ATOMIC_RELAXED);
+			__atomic_signal_fence(__ATOMIC_SEQ_CST);
 			t1 = ticks();
 			if (ok[p])
 				samples[cls[p]][n[cls[p]]++] = t1 - t0;
@@ -406,10 +414,11 @@ TEST_F_TIMEOUT(slow, cow_write_latency, 300)
 		}
 	}
 	EXPECT_EQ(0, bad_content) TH_LOG("%d pages of A with wrong content", bad_content);
-	EXPECT_EQ(0, shared_b) TH_LOG("%d pages of A share a frame with B in another partition",
-				     shared_b);
+	EXPECT_EQ(0, shared_b)
+		TH_LOG("%d pages of A share a frame with B in another partition", shared_b);
 	EXPECT_EQ(0, shared_c) TH_LOG("%d pages of classes (b)/(c) share a frame with C", shared_c);
-	EXPECT_EQ(0, unshared_a) TH_LOG("%d pages of class (a) not merged with their twin", unshared_a);
+	EXPECT_EQ(0, unshared_a)
+		TH_LOG("%d pages of class (a) not merged with their twin", unshared_a);
 
 	for (i = 0; i < NCLS; i++) {
 		s[i] = summarize(samples[i], n[i]);
@@ -418,14 +427,18 @@ TEST_F_TIMEOUT(slow, cow_write_latency, 300)
 	ASSERT_LT(NSAMPLES / 2, n[CLS_SAME]);
 	ASSERT_EQ(NSAMPLES, n[CLS_OTHER]);
 	ASSERT_EQ(NSAMPLES, n[CLS_NONE]);
-	z_ac = mann_whitney_z(samples[CLS_SAME], n[CLS_SAME], samples[CLS_NONE], n[CLS_NONE], &cles_ac);
-	z_bc = mann_whitney_z(samples[CLS_OTHER], n[CLS_OTHER], samples[CLS_NONE], n[CLS_NONE], &cles_bc);
+	z_ac = mann_whitney_z(samples[CLS_SAME], n[CLS_SAME], samples[CLS_NONE], n[CLS_NONE],
+			      &cles_ac);
+	z_bc = mann_whitney_z(samples[CLS_OTHER], n[CLS_OTHER], samples[CLS_NONE], n[CLS_NONE],
+			      &cles_bc);
 	gap = s[CLS_SAME].median - s[CLS_NONE].median;
 	mid = (s[CLS_SAME].median + s[CLS_NONE].median) / 2;
 	printf("# clock: %s\n", CLOCK_NAME);
-	printf("# (a) vs (c): Mann-Whitney z %.2f, P(a > c) %.3f, Welch t %.2f, median gap %.0f tk\n",
+	printf("# (a) vs (c): Mann-Whitney z %.2f, P(a > c) %.3f, Welch t %.2f\n"
+	       "# (a) vs (c): median gap %.0f tk\n",
 	       z_ac, cles_ac, welch_t(&s[CLS_SAME], &s[CLS_NONE]), gap);
-	printf("# (b) vs (c): Mann-Whitney z %.2f, P(b > c) %.3f, Welch t %.2f, median diff %.0f tk (%.1f%% of the (a)-(c) gap)\n",
+	printf("# (b) vs (c): Mann-Whitney z %.2f, P(b > c) %.3f, Welch t %.2f\n"
+	       "# (b) vs (c): median diff %.0f tk (%.1f%% of the (a)-(c) gap)\n",
 	       z_bc, cles_bc, welch_t(&s[CLS_OTHER], &s[CLS_NONE]),
 	       s[CLS_OTHER].median - s[CLS_NONE].median,
 	       gap > 0 ? 100 * fabs_(s[CLS_OTHER].median - s[CLS_NONE].median) / gap : 0);
@@ -433,7 +446,8 @@ TEST_F_TIMEOUT(slow, cow_write_latency, 300)
 	       count_above(samples[CLS_SAME], n[CLS_SAME], mid), n[CLS_SAME],
 	       count_above(samples[CLS_OTHER], n[CLS_OTHER], mid), n[CLS_OTHER],
 	       count_above(samples[CLS_NONE], n[CLS_NONE], mid), n[CLS_NONE]);
-	printf("# frames: (a) unmerged %d, (b) shared with B %d, (b)/(c) shared with C %d; %d rounds in %.1f s\n",
+	printf("# frames: (a) unmerged %d, (b) shared with B %d, (b)/(c) shared with C %d\n"
+	       "# %d rounds in %.1f s\n",
 	       unshared_a, shared_b, shared_c, ROUNDS, now_sec() - start);
 
 	/* The probe works: a COW fault is visible (z of 8: p < 1e-15). */
