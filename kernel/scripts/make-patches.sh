@@ -119,7 +119,8 @@ for f in "$top"/tests/kselftest/ksmpart.h "$top"/tests/kselftest/ksm_part_*.c; d
 done
 gen=$(printf 'TEST_GEN_FILES += %s\\n' "${tests[@]}")
 sed -i "/^TEST_GEN_FILES += ksm_functional_tests$/a\\${gen%\\n}" "$mm/Makefile"
-printf '%s\n' "${tests[@]}" >>"$mm/.gitignore"
+# (No .gitignore entries: the pristine tree does not track the selftests'
+# .gitignore files, so an entry would add the whole file.)
 git_t add tools/testing/selftests/mm
 git_t commit -q --author="$author" -F "$series/05-selftests.msg"
 
