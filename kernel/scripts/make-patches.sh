@@ -9,9 +9,10 @@
 #   2  kernel/patches/0005 (MADV_FREE fix; fixes first)
 #   3  kernel/patches/0002 + 0004 and the new files (kernel/mm/, uapi/),
 #      message kernel/series/02-*.msg
-#   4  kernel/patches/0003 (syscall tables)
-#   5  Documentation: docs/admin-guide/ksm_partition.rst, index, ioctl number
-#   6  selftests: tests/kselftest/ (ksmpart.h and ksm_part_*.c)
+#   4  kernel/patches/0006 (fork: KSM zero page count of the child)
+#   5  kernel/patches/0003 (syscall tables)
+#   6  Documentation: docs/admin-guide/ksm_partition.rst, index, ioctl number
+#   7  selftests: tests/kselftest/ (ksmpart.h and ksm_part_*.c)
 # Then, for every patch in order: checkpatch --strict, kernel-doc -none on
 # the C files it adds or changes, docutils on the .rst it touches, and an
 # incremental build of what it touches (bzImage with the release config,
@@ -90,7 +91,7 @@ done < <(find "$top/kernel/mm" "$top/uapi" -type f -not -name '.*' | sort)
 maintainers_add 'include/trace/events/ksm.h' 'include/uapi/linux/ksmpart.h' after
 git_t commit -q --author="$author" -F "$series/02-mm-ksm-partitions.msg"
 
-git_t am -q "$(dev_patch 0003)"
+git_t am -q "$(dev_patch 0006)" "$(dev_patch 0003)"
 
 rst=${KSMPART_ADMIN_GUIDE:-$top/docs/admin-guide/ksm_partition.rst}
 [[ -f $rst ]] || die "missing $rst"

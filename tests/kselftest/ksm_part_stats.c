@@ -2003,6 +2003,58 @@ TEST(zero_pages_fork_and_exit)
 	munmap(x, sizeof(*x));
 }
 
+/*
+ * A child counts only the zero pages it maps: none of a MADV_DONTFORK
+ * range. (6.12 copied the parent's count, and the system-wide
+ * ksm_zero_pages kept the difference after the child exited.)
+ */
+TEST(zero_pages_fork_dontfork)
+{
+	struct ksm_partition_stats st;
+	struct ksm_merge_result res;
+	long long g0;
+	struct chan ch;
+	char *buf;
+	pid_t pid;
+	int fd;
+
+	g0 = ksm_global_ll("ksm_zero_pages");
+	buf = map_zero_layout(0x57200);
+	ASSERT_NE(NULL, buf);
+	fd = sys_ksm_open(NULL, KSM_OPEN_ZERO_PAGES, 0);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ((ssize_t)(ZN * psize()),
+		  merge_range(fd, KSM_PIDFD_SELF, buf, ZN * psize(), &res));
+	ASSERT_EQ(ZK, res.zero_pages_merged);
+	ASSERT_EQ(0, madvise(buf, ZN * psize(), MADV_DONTFORK));
+
+	ASSERT_EQ(0, chan_open(&ch));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		chan_child_side(&ch);
+		CHILD_CHECK(put_byte(ch.to_parent[1], 'f') == 0);
+		get_byte(ch.to_child[0]);
+		_exit(0);
+	}
+	chan_parent_side(&ch);
+	ASSERT_EQ('f', get_byte(ch.to_parent[0]));
+	EXPECT_EQ(0, ksm_stat(pid, "ksm_zero_pages"));
+	EXPECT_EQ(ZK, ksm_stat(0, "ksm_zero_pages"));
+	ASSERT_EQ(0, get_stats(fd, &st));
+	EXPECT_STAT(st, members, 2);
+	EXPECT_STAT(st, ksm_zero_pages, ZK);
+	EXPECT_EQ(ZK, ksm_global_ll("ksm_zero_pages") - g0);
+	close(ch.to_child[1]);
+	EXPECT_EQ(0, wait_status(pid));
+	close(ch.to_parent[0]);
+	EXPECT_EQ(ZK, ksm_global_ll("ksm_zero_pages") - g0);
+	ASSERT_EQ(0, sys_ksm_leave(fd, KSM_PIDFD_SELF, 0));
+	EXPECT_EQ(0, ksm_global_ll("ksm_zero_pages") - g0);
+	close(fd);
+	munmap(buf, ZN * psize());
+}
+
 /* Without KSM_OPEN_ZERO_PAGES, zero-filled pages merge into one KSM page. */
 TEST(zero_pages_off_merge_as_ksm_page)
 {
