@@ -26,17 +26,8 @@ set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 cc=${CC:-cc}
-n=0
-failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() {
-	n=$((n + 1))
-	failed=$((failed + 1))
-	echo "not ok $n - $1"
-	if [[ -n ${2:-} ]]; then
-		printf '#   %s\n' "${2//$'\n'/$'\n'#   }"
-	fi
-}
+# shellcheck source=tests/check/tap.sh
+source "$top/tests/check/tap.sh"
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

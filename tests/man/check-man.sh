@@ -26,18 +26,8 @@ header=${KSMPART_HEADER:-$top/libksmpart/include/ksmpart.h}
 abi=${KSMPART_ABI:-$top/docs/abi.md}
 cc=${CC:-cc}
 
-n=0
-failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() {
-	n=$((n + 1))
-	failed=$((failed + 1))
-	echo "not ok $n - $1"
-	# Further detail as TAP diagnostics.
-	if [[ -n ${2:-} ]]; then
-		sed 's/^/#   /' <<<"$2"
-	fi
-}
+# shellcheck source=tests/check/tap.sh
+source "$top/tests/check/tap.sh"
 
 missing=()
 for tool in man groff lexgrog "$cc"; do
