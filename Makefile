@@ -11,6 +11,10 @@ HEADERS := $(BUILD)/kernel-headers/usr/include
 SELFTESTS := $(BUILD)/selftests/mm
 KSELFTEST_SRCS := $(wildcard tests/kselftest/*.c)
 KSELFTESTS := $(patsubst tests/kselftest/%.c,$(BUILD)/tests/kselftest/%,$(KSELFTEST_SRCS))
+# Helper programs of the kselftests, not suites themselves (so not in
+# $(BUILD)/tests/kselftest): a 32-bit static one for ksm_part_compat (review
+# 2026-12 F1/L8: the kernel must meet a compat task).
+KSELFTEST_HELPERS := $(BUILD)/tests/kselftest-helpers/ksm_compat32_helper
 # Stress and fuzzer (issue 7): short forms in make check, long ones in
 # make stress / make fuzz.
 HARDENING := $(BUILD)/tests/stress/ksm_stress $(BUILD)/tests/fuzz/ksm_fuzz
@@ -67,7 +71,12 @@ selftests: headers
 	@$(MAKE) -s -C $(TREE)/tools/testing/selftests/mm OUTPUT=$(SELFTESTS) \
 		KHDR_INCLUDES="-isystem $(HEADERS)" $(SELFTESTS)/ksm_tests $(SELFTESTS)/ksm_functional_tests
 
-kselftests: headers $(KSELFTESTS) $(HARDENING)
+kselftests: headers $(KSELFTESTS) $(KSELFTEST_HELPERS) $(HARDENING)
+
+# The 32-bit static helper of ksm_part_compat (needs gcc-multilib).
+$(BUILD)/tests/kselftest-helpers/%: tests/kselftest/helpers/%.c
+	@mkdir -p $(@D)
+	$(CC) -m32 -static -O2 -g -Wall -Werror -o $@ $<
 
 $(BUILD)/tests/kselftest/%: tests/kselftest/%.c $(wildcard tests/kselftest/*.h) $(HEADERS)/linux/ksmpart.h
 	@mkdir -p $(@D)

@@ -779,4 +779,349 @@ static inline void sleep_ms(long ms)
 		;
 }
 
+/* ------------------------------------------------------------------ */
+/* Partition fdinfo, ksmd knobs, swap, cgroups, NUMA (review 2026-12)  */
+
+/* More /proc/pid/pagemap bits */
+#define PM_SOFT_DIRTY _BITULL(55)
+#define PM_UFFD_WP _BITULL(57)
+#define PM_SWAP _BITULL(62)
+
+/*
+ * The value of "key:\t<number>" in /proc/PID/fdinfo/FD (pid 0: self), e.g.
+ * key "ksm_rmap_items"; -1 if unreadable or absent.
+ */
+static inline long long part_fdinfo(pid_t pid, int fd, const char *key)
+{
+	char path[64], line[256];
+	size_t klen = strlen(key);
+	long long v = -1;
+	FILE *f;
+
+	if (pid)
+		snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", pid, fd);
+	else
+		snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, klen) && line[klen] == ':') {
+			v = strtoll(line + klen + 1, NULL, 0);
+			break;
+		}
+	fclose(f);
+	return v;
+}
+
+/* Every /sys/kernel/mm/ksm knob a test may change, and how to put it back. */
+struct ksm_knobs {
+	long run, pages_to_scan, sleep_ms, merge_across_nodes, max_page_sharing;
+};
+
+static inline void ksm_knobs_save(struct ksm_knobs *k)
+{
+	k->run = ksm_sysfs_read("run");
+	k->pages_to_scan = ksm_sysfs_read("pages_to_scan");
+	k->sleep_ms = ksm_sysfs_read("sleep_millisecs");
+	k->merge_across_nodes = ksm_sysfs_read("merge_across_nodes");
+	k->max_page_sharing = ksm_sysfs_read("max_page_sharing");
+}
+
+/* run=2 (unmerge everything, so that merge_across_nodes may change), then the rest. */
+static inline void ksm_knobs_restore(const struct ksm_knobs *k)
+{
+	ksm_sysfs_write("run", 2);
+	ksm_sysfs_write("run", 0);
+	if (k->merge_across_nodes >= 0 &&
+	    ksm_sysfs_read("merge_across_nodes") != k->merge_across_nodes)
+		ksm_sysfs_write("merge_across_nodes", k->merge_across_nodes);
+	if (k->max_page_sharing > 0 &&
+	    ksm_sysfs_read("max_page_sharing") != k->max_page_sharing)
+		ksm_sysfs_write("max_page_sharing", k->max_page_sharing);
+	if (k->pages_to_scan > 0)
+		ksm_sysfs_write("pages_to_scan", k->pages_to_scan);
+	if (k->sleep_ms >= 0)
+		ksm_sysfs_write("sleep_millisecs", k->sleep_ms);
+	if (k->run == 1)
+		ksm_sysfs_write("run", 1);
+}
+
+/* ksmd at a fast pace (sleep 10 ms, 10000 pages per batch). */
+static inline int ksmd_go_fast(void)
+{
+	if (ksm_sysfs_write("pages_to_scan", 10000) || ksm_sysfs_write("sleep_millisecs", 10))
+		return -1;
+	return ksm_sysfs_write("run", 1);
+}
+
+/* Wait until ksmd completed n more full scans; false on timeout. */
+static inline bool ksmd_full_scans_wait(int n, double timeout)
+{
+	long start = ksm_sysfs_read("full_scans");
+	double end = now_sec() + timeout;
+
+	while (now_sec() < end) {
+		if (ksm_sysfs_read("full_scans") >= start + n)
+			return true;
+		sleep_ms(10);
+	}
+	return false;
+}
+
+/* Header of a version-1 swap area of the given size on dev. */
+static inline int mkswap_header(const char *dev, uint64_t bytes)
+{
+	size_t ps = psize();
+	char *h = calloc(1, ps);
+	uint32_t *info = (uint32_t *)(h + 1024);
+	int fd, r = -1;
+
+	if (!h)
+		return -1;
+	info[0] = 1;			/* version */
+	info[1] = bytes / ps - 1;	/* last_page */
+	memcpy(h + ps - 10, "SWAPSPACE2", 10);
+	fd = open(dev, O_WRONLY | O_CLOEXEC);
+	if (fd >= 0 && pwrite(fd, h, ps, 0) == (ssize_t)ps && fsync(fd) == 0)
+		r = 0;
+	if (fd >= 0)
+		close(fd);
+	free(h);
+	return r;
+}
+
+/* Is any swap area active? */
+static inline bool swap_in_use(void)
+{
+	char line[256];
+	int n = 0;
+	FILE *f = fopen("/proc/swaps", "re");
+
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f))
+		n++;
+	fclose(f);
+	return n > 1;
+}
+
+/*
+ * Make sure swap exists: 1 if this call set up 256 MiB on /dev/zram0 (undo
+ * with swap_on_zram_undo), 0 if swap was there already, -1 (why[] says why)
+ * if there is none and none could be made.
+ */
+static inline int swap_on_zram(char *why, size_t len)
+{
+	if (swap_in_use())
+		return 0;
+	if (read_long_path("/sys/block/zram0/disksize") != 0) {
+		snprintf(why, len, "no swap and no unused /dev/zram0 (CONFIG_ZRAM)");
+		return -1;
+	}
+	if (write_string_path("/sys/block/zram0/disksize", "256M") ||
+	    mkswap_header("/dev/zram0", 256 << 20) ||
+	    syscall(SYS_swapon, "/dev/zram0", 0)) {
+		snprintf(why, len, "zram swap setup failed: %s", strerror(errno));
+		write_string_path("/sys/block/zram0/reset", "1");
+		return -1;
+	}
+	return 1;
+}
+
+static inline void swap_on_zram_undo(int made)
+{
+	if (made != 1)
+		return;
+	syscall(SYS_swapoff, "/dev/zram0");
+	write_string_path("/sys/block/zram0/reset", "1");
+}
+
+/*
+ * A child cgroup v2 with the memory controller: path[] gets its directory.
+ * Returns 0, or -1 with a reason in why[]. *enabled tells whether this call
+ * enabled +memory in the root's subtree_control (undo in test_cgroup_remove).
+ */
+static inline int test_cgroup_create(char *path, size_t len, const char *tag, bool *enabled,
+				     char *why, size_t wlen)
+{
+	char file[PATH_MAX];
+	FILE *f;
+	char ctl[256] = "";
+
+	*enabled = false;
+	f = fopen("/sys/fs/cgroup/cgroup.subtree_control", "re");
+	if (!f) {
+		snprintf(why, wlen, "no cgroup v2 at /sys/fs/cgroup");
+		return -1;
+	}
+	if (!fgets(ctl, sizeof(ctl), f))
+		ctl[0] = 0;
+	fclose(f);
+	if (!strstr(ctl, "memory")) {
+		if (write_string_path("/sys/fs/cgroup/cgroup.subtree_control", "+memory")) {
+			snprintf(why, wlen, "cannot enable the memory controller: %s",
+				 strerror(errno));
+			return -1;
+		}
+		*enabled = true;
+	}
+	snprintf(path, len, "/sys/fs/cgroup/kst-%s-%d", tag, getpid());
+	if (mkdir(path, 0755) && errno != EEXIST) {
+		snprintf(why, wlen, "mkdir %s: %s", path, strerror(errno));
+		return -1;
+	}
+	snprintf(file, sizeof(file), "%s/memory.max", path);
+	if (access(file, W_OK)) {
+		snprintf(why, wlen, "%s missing (memory controller off?)", file);
+		return -1;
+	}
+	return 0;
+}
+
+/* Move pid (0: self) into the cgroup at path. */
+static inline int test_cgroup_enter(const char *path, pid_t pid)
+{
+	char file[PATH_MAX];
+
+	snprintf(file, sizeof(file), "%s/cgroup.procs", path);
+	return write_long_path(file, pid ? pid : getpid());
+}
+
+/* A "key value" line of a cgroup file (memory.stat, memory.events); -1 if absent. */
+static inline long long cgroup_stat(const char *path, const char *file, const char *key)
+{
+	char p[PATH_MAX], line[256];
+	size_t klen = strlen(key);
+	long long v = -1;
+	FILE *f;
+
+	snprintf(p, sizeof(p), "%s/%s", path, file);
+	f = fopen(p, "re");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, klen) && line[klen] == ' ') {
+			v = strtoll(line + klen + 1, NULL, 10);
+			break;
+		}
+	fclose(f);
+	return v;
+}
+
+/* Remove the cgroup (its processes must be gone: they go to the root first). */
+static inline void test_cgroup_remove(const char *path, bool enabled)
+{
+	char file[PATH_MAX], line[64];
+	FILE *f;
+	int i;
+
+	snprintf(file, sizeof(file), "%s/cgroup.procs", path);
+	for (i = 0; i < 100; i++) {
+		f = fopen(file, "re");
+		if (!f)
+			break;
+		while (fgets(line, sizeof(line), f))
+			write_string_path("/sys/fs/cgroup/cgroup.procs", line);
+		fclose(f);
+		if (!rmdir(path) || errno == ENOENT)
+			break;
+		sleep_ms(20);
+	}
+	if (enabled)
+		write_string_path("/sys/fs/cgroup/cgroup.subtree_control", "-memory");
+}
+
+/* /proc/vmstat counter, -1 if absent. */
+static inline long long vmstat_counter(const char *key)
+{
+	char line[256];
+	size_t klen = strlen(key);
+	long long v = -1;
+	FILE *f = fopen("/proc/vmstat", "re");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, klen) && line[klen] == ' ') {
+			v = strtoll(line + klen + 1, NULL, 10);
+			break;
+		}
+	fclose(f);
+	return v;
+}
+
+/* Is NUMA node n online? */
+static inline bool numa_node_online(int n)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/sys/devices/system/node/node%d", n);
+	return access(path, F_OK) == 0;
+}
+
+/*
+ * move_pages(2) without libnuma. nodes == NULL queries: status[] gets each
+ * page's node (or -errno).
+ */
+static inline long sys_move_pages(pid_t pid, unsigned long n, void **pages, const int *nodes,
+				  int *status, int flags)
+{
+	return syscall(SYS_move_pages, pid, n, pages, nodes, status, flags);
+}
+
+/* The node of the page at addr in pid (0: self), or -errno. */
+static inline int page_node_of(pid_t pid, void *addr)
+{
+	int status = -1;
+
+	if (sys_move_pages(pid, 1, &addr, NULL, &status, 0))
+		return -errno;
+	return status;
+}
+
+/* The state letter of /proc/PID/stat (R, S, D, Z, ...), 0 if unreadable. */
+static inline char proc_state_of(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' ? p[2] : 0;
+}
+
+/* waitpid with a deadline: exit status as wait_status(), -2 on timeout (child left alone). */
+static inline int wait_status_timeout(pid_t pid, double seconds)
+{
+	double end = now_sec() + seconds;
+	int st;
+
+	for (;;) {
+		pid_t r = waitpid(pid, &st, WNOHANG);
+
+		if (r == pid) {
+			if (WIFEXITED(st))
+				return WEXITSTATUS(st);
+			if (WIFSIGNALED(st))
+				return 128 + WTERMSIG(st);
+			return -1;
+		}
+		if (r < 0)
+			return -1;
+		if (now_sec() >= end)
+			return -2;
+		sleep_ms(5);
+	}
+}
+
 #endif /* KSMPART_SELFTEST_H */
