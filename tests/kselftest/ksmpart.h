@@ -1124,4 +1124,67 @@ static inline int wait_status_timeout(pid_t pid, double seconds)
 	}
 }
 
+/*
+ * "KSM:" of /proc/PID/smaps (pid 0: self) for the VMA containing addr, in kB;
+ * -1 if not found. Unlike KPF_KSM of 6.12 (set on every anonymous page, see
+ * kpf_ksm_reliable) it is exact (folio_test_ksm); per VMA, so a page to be
+ * checked gets a VMA of its own (map_isolated).
+ */
+static inline long vma_ksm_kb(pid_t pid, const void *addr)
+{
+	char path[64], line[1024];
+	unsigned long a = (uintptr_t)addr, lo, hi;
+	bool in = false;
+	long v = -1;
+	FILE *f;
+
+	if (pid)
+		snprintf(path, sizeof(path), "/proc/%d/smaps", pid);
+	else
+		snprintf(path, sizeof(path), "/proc/self/smaps");
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 &&
+		    strchr(line, '-') < strchr(line, ' ')) {
+			in = lo <= a && a < hi;
+			continue;
+		}
+		if (in && !strncmp(line, "KSM:", 4)) {
+			v = strtol(line + 4, NULL, 10);
+			break;
+		}
+	}
+	fclose(f);
+	return v;
+}
+
+/* Is the page at addr of pid (in a one-page VMA, see map_isolated) a KSM page? */
+static inline bool page_is_ksm(pid_t pid, const void *addr)
+{
+	return vma_ksm_kb(pid, addr) > 0;
+}
+
+/*
+ * n pages, each in a VMA of its own (a hole after each): page i is at
+ * p + 2 * i * psize(). One range [p, p + (2n - 1) pages) covers them all.
+ */
+static inline char *map_isolated(size_t n)
+{
+	char *p = mmap(NULL, 2 * n * psize(), PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	size_t i;
+
+	if (p == MAP_FAILED)
+		return NULL;
+	madvise(p, 2 * n * psize(), MADV_NOHUGEPAGE);
+	for (i = 0; i < n; i++)
+		munmap(p + (2 * i + 1) * psize(), psize());
+	return p;
+}
+
+#define ISO(p, i) ((char *)(p) + 2 * (i) * psize())
+#define ISO_LEN(n) ((2 * (n) - 1) * psize())
+
 #endif /* KSMPART_SELFTEST_H */
