@@ -8,7 +8,8 @@
  * in the IPC namespace it was created in, with POSIX-IPC-like permissions.
  * Open files and member mms hold it; the last one to go takes the name away.
  *
- * The merging itself is done by mm/ksm_partition_merge.c, part of mm/ksm.c.
+ * The merging itself is done by mm/ksm_partition_merge.c, on mm/ksm.c's
+ * machinery.
  */
 
 #include <linux/anon_inodes.h>
@@ -117,6 +118,7 @@ static struct ksm_partition *ksm_partition_alloc(char *name,
 	}
 	kobject_init(&part->kobj, &ksm_partition_ktype);
 	part->name = name;
+	part->flags = flags & KSM_OPEN_ZERO_PAGES;
 	if (ksm_partition_init_tree(part)) {
 		kobject_put(&part->kobj);
 		return ERR_PTR(-ENOMEM);
@@ -127,7 +129,6 @@ static struct ksm_partition *ksm_partition_alloc(char *name,
 	part->uid = current_fsuid();
 	part->gid = current_fsgid();
 	part->mode = mode;
-	part->flags = flags & KSM_OPEN_ZERO_PAGES;
 	INIT_LIST_HEAD(&part->name_node);
 	refcount_set(&part->users, 1);
 
@@ -700,7 +701,6 @@ SYSCALL_DEFINE6(ksm_merge, int, fd, int, pidfd,
 	struct ksm_partition *part;
 	struct ksm_call call;
 	struct iov_iter iter;
-	bool drained = false;
 	bool joined = false;
 	size_t total_len;
 	u32 usize = 0;
@@ -718,6 +718,9 @@ SYSCALL_DEFINE6(ksm_merge, int, fd, int, pidfd,
 	part = ksm_partition_of(f);
 	if (!part)
 		return -EBADF;
+	/* run=2 unmerges everything: nothing merges until it changes */
+	if (ksm_unmerging())
+		return -EPERM;
 
 	/* import_iovec() takes an unsigned int: 2^32 + 1 must not read as 1 */
 	if (vlen > UIO_MAXIOV)
@@ -748,8 +751,7 @@ SYSCALL_DEFINE6(ksm_merge, int, fd, int, pidfd,
 
 		ret = ksm_partition_merge_range(part, call.mm,
 						(unsigned long)iter_iov_addr(&iter),
-						iter_iov_len(&iter), &res, &drained,
-						&done);
+						iter_iov_len(&iter), &res, &done);
 		iov_iter_advance(&iter, done);
 		if (ret)
 			break;

@@ -1,25 +1,27 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * KSM partitions: the interface between the partition object, its names and
- * system calls (mm/ksm_partition.c) and the merge engine
- * (mm/ksm_partition_merge.c, built as part of mm/ksm.c).
+ * system calls (mm/ksm_partition.c) and the partition engine
+ * (mm/ksm_partition_merge.c), which drives mm/ksm.c's machinery on the
+ * partition's own tree (see mm/ksm_internal.h).
  */
 #ifndef _MM_KSM_PARTITION_H
 #define _MM_KSM_PARTITION_H
 
-#include <linux/hash.h>
 #include <linux/kobject.h>
 #include <linux/list.h>
 #include <linux/mutex.h>
 #include <linux/rbtree.h>
 #include <linux/rcupdate.h>
 #include <linux/refcount.h>
+#include <linux/siphash.h>
 #include <linux/spinlock.h>
 #include <linux/types.h>
 #include <linux/uidgid.h>
-#include <linux/workqueue.h>
 #include <linux/xarray.h>
 #include <uapi/linux/ksmpart.h>
+
+#include "ksm_internal.h"
 
 struct ipc_namespace;
 struct mm_struct;
@@ -53,22 +55,16 @@ struct ksm_partition_activity {
  * @flags: KSM_OPEN_* creation flags that stay with the partition
  * @name_node: link in the list of named partitions
  * @users: open files plus member mms; the name is findable while non-zero
- * @lock: serialises everything below except the member list
- * @stable_tree: KSM pages of this partition, as global KSM's stable tree
- * @candidates: hash table (by checksum) of pages without a duplicate yet
+ * @lock: the lock of @tree; also serialises @candidates and members' items
+ * @tree: the stable tree, its counters (KSM pages of this partition only)
+ * @stable_root: the one root of @tree
+ * @cand_key: key of the hash that spreads candidates over @candidates
+ * @candidates: hash table (by checksum) of pages without a twin yet
  * @candidate_bits: log2 of the number of buckets in @candidates
- * @pages_shared: KSM pages in @stable_tree
- * @pages_sharing: additional mappings of them
- * @pages_unshared: entries in @candidates
- * @rmap_items: rmap items allocated for members
- * @stable_node_chains: stable node chains in @stable_tree
- * @stable_node_dups: stable node dups hanging off those chains
  * @members_lock: protects @members and @nr_members
  * @members: struct ksm_member of every member mm
  * @nr_members: number of entries in @members
  * @all_node: link in the list of all partitions (hot-remove, run=2)
- * @release_work: retries freeing stable nodes still mapped at teardown
- * @release_delay: current retry interval of @release_work, in jiffies
  * @kobj: /sys/kernel/mm/ksm/partitions/<id>; its release frees the partition
  * @stats_lock: protects @activity
  * @activity: what the system calls did to the partition so far
@@ -84,24 +80,18 @@ struct ksm_partition {
 	struct list_head name_node;
 	refcount_t users;
 
-	struct mutex lock;		/* trees, candidates, member items */
-	struct rb_root stable_tree;
+	struct mutex lock;
+	struct ksm_tree tree;
+	struct rb_root stable_root;
+	siphash_key_t cand_key;
 	struct hlist_head *candidates;
 	unsigned int candidate_bits;
-	unsigned long pages_shared;
-	unsigned long pages_sharing;
-	unsigned long pages_unshared;
-	unsigned long rmap_items;
-	unsigned long stable_node_chains;
-	unsigned long stable_node_dups;
 
 	spinlock_t members_lock;	/* @members, @nr_members */
 	struct list_head members;
 	unsigned int nr_members;
 
 	struct list_head all_node;
-	struct delayed_work release_work;
-	unsigned long release_delay;
 
 	struct kobject kobj;
 	spinlock_t stats_lock;		/* @activity */
@@ -113,6 +103,7 @@ struct ksm_partition {
  * @mm: the member; mm->ksm_member points back here
  * @part: the partition, referenced (one of @part->users)
  * @items: rmap items of @mm in @part, indexed by virtual page number
+ * @leaving: ksm_leave() is taking @mm out: nothing merges into it any more
  * @node: link in @part->members
  * @rcu: frees the member; mm->ksm_member is read under RCU
  */
@@ -120,12 +111,12 @@ struct ksm_member {
 	struct mm_struct *mm;
 	struct ksm_partition *part;
 	struct xarray items;
+	bool leaving;
 	struct list_head node;
 	struct rcu_head rcu;
 };
 
 /* mm/ksm_partition.c */
-int ksm_partition_sysfs_init(struct kobject *ksm_kobj);
 void ksm_partition_get(struct ksm_partition *part);
 void ksm_partition_put(struct ksm_partition *part);
 void ksm_partition_free(struct ksm_partition *part);
@@ -138,12 +129,11 @@ int ksm_partition_join(struct ksm_partition *part, struct mm_struct *mm,
 int ksm_partition_merge_range(struct ksm_partition *part,
 			      struct mm_struct *mm, unsigned long start,
 			      size_t len, struct ksm_merge_result *res,
-			      bool *drained, size_t *done);
+			      size_t *done);
 int ksm_partition_unmerge_range(struct ksm_partition *part,
 				struct mm_struct *mm, unsigned long start,
 				size_t len, size_t *done);
 int ksm_partition_leave(struct ksm_partition *part, struct mm_struct *mm);
-int ksm_partitions_unmerge_all(void);
 void ksm_partition_get_stats(struct ksm_partition *part,
 			     struct ksm_partition_stats *stats);
 

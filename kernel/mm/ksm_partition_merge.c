@@ -1,45 +1,93 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * KSM partitions: the merge engine.
+ * KSM partitions: the engine.
  *
- * A partition is a tree of its own for KSM's machinery. Its stable tree holds
- * stable nodes, stable node chains and rmap items exactly like global KSM's,
- * and its pages carry the same folio->mapping encoding, so rmap walks,
- * migration, swap, compaction and memory failure treat them as any KSM page.
- * What differs is how pages get there: a caller asks to merge ranges now
- * (no ksmd, no two-scan volatility wait: the caller says the memory is
- * stable), and pages without a duplicate yet wait in a candidate table that
- * persists across calls. The table is hashed by checksum rather than ordered
- * by content like the unstable tree, because candidates are not
- * write-protected and may change after insertion; a stale one costs a miss
- * and is dropped when met, it never misleads a search.
+ * A partition is one more tree for KSM's machinery (mm/ksm_internal.h): its
+ * stable nodes, stable node chains and rmap items are global KSM's, merged by
+ * mm/ksm.c's cmp_and_merge_page() and found by its rmap walk, so migration,
+ * swap, compaction and memory failure treat its pages as any KSM page's.
+ * What this file adds is what a tree without ksmd needs:
  *
- * This file is included by mm/ksm.c: it drives the same static machinery as
- * ksmd (stable_tree_search(), try_to_merge_two_pages(), ...).
+ * - members: the mms of the partition, each with its rmap items in an xarray
+ *   by address, joined by ksm_merge(), inherited by fork, taken out by
+ *   ksm_leave(), exit and exec;
+ * - candidates: pages without a twin yet wait in a table hashed by checksum
+ *   rather than ordered by content like ksmd's unstable tree, because they
+ *   are not write-protected and may change; a stale one costs a miss and is
+ *   dropped when met. ksmd rebuilds its unstable tree every scan; there is no
+ *   scan here, the table persists across calls;
+ * - handover: ksmd repairs, scan after scan, the rmap items that forked
+ *   children lack. Without ksmd, an rmap item leaving a stable node hands the
+ *   mappings only it found (through its anon_vma) to a new item.
  *
- * Locking: part->lock serialises a partition's trees, its candidates and the
- * rmap items of its members. It nests outside mmap_lock, as ksm_thread_mutex
- * does for ksmd, and inside ksm_thread_mutex (run=2). part->members_lock
- * protects the member list alone, so that fork, which holds mmap_lock, can
- * join a child without part->lock. mm->ksm_member changes under the mm's
- * mmap_lock held for writing, or at exit.
+ * Locking: part->lock is the tree's lock (struct ksm_tree); it also
+ * serialises the candidates and the members' items. It nests outside
+ * mmap_lock, as ksm_thread_mutex does for ksmd, and inside ksm_thread_mutex
+ * (run=2). A join holds ksm_thread_mutex, as the mm moves from global KSM's
+ * tree into the partition's. part->members_lock protects the member list
+ * alone, so that fork, which holds mmap_lock, can add a child.
+ * mm->ksm_member changes under the mm's mmap_lock held for writing, or once
+ * the mm is gone; it is freed after an RCU grace period.
  */
 
-#define KSM_CAND_MIN_BITS	6
+#include <linux/ksm.h>
+#include <linux/mm.h>
+#include <linux/pagewalk.h>
+#include <linux/rmap.h>
+#include <linux/sched/mm.h>
+#include <linux/siphash.h>
+#include <linux/slab.h>
+#include <linux/swap.h>
+#include <linux/swapops.h>
+#include <linux/xarray.h>
 
-/* Every partition, for run=2 */
+#include "internal.h"
+#include "ksm_partition.h"
+
+#define KSM_CAND_MIN_BITS	6
+/* Twins of a checksum compared per lookup: crafted collisions stay linear */
+#define KSM_CAND_MAX_TWINS	8
+
+/* Every partition, for run=2 and memory hot-remove */
 static LIST_HEAD(ksm_partitions);
 static DEFINE_MUTEX(ksm_partitions_lock);
 
-static struct hlist_head *cand_bucket(struct ksm_partition *part, u32 checksum)
+/* Members in all partitions: global KSM checks pages it converts only then */
+static atomic_long_t ksm_nr_members = ATOMIC_LONG_INIT(0);
+
+static struct ksm_partition *tree_partition(struct ksm_tree *tree)
 {
-	return &part->candidates[hash_32(checksum, part->candidate_bits)];
+	return container_of(tree, struct ksm_partition, tree);
 }
 
-/* Keep chains short: double the table at two candidates per bucket. */
-static void cand_grow(struct ksm_partition *part)
+/**
+ * ksm_partitions_in_use - whether any mm is a member of a partition
+ *
+ * Return: false if no process can map a partition's KSM page.
+ */
+bool ksm_partitions_in_use(void)
 {
-	unsigned int bits = part->candidate_bits + 1;
+	return atomic_long_read(&ksm_nr_members) > 0;
+}
+
+/*
+ * Candidates. The checksum is an unkeyed hash of the content, so a member
+ * can craft pages that share one: the bucket index is a keyed hash of it
+ * (nobody can aim different checksums at one bucket), and a lookup compares
+ * at most KSM_CAND_MAX_TWINS pages of equal checksum.
+ */
+static struct hlist_head *cand_bucket(struct ksm_partition *part,
+				      struct hlist_head *table,
+				      unsigned int bits, u32 checksum)
+{
+	u32 hash = (u32)siphash_1u32(checksum, &part->cand_key);
+
+	return &table[hash >> (32 - bits)];
+}
+
+/* Move every candidate into a table of 2^@bits buckets */
+static void cand_rehash(struct ksm_partition *part, unsigned int bits)
+{
 	struct ksm_rmap_item *rmap_item;
 	struct hlist_head *table;
 	struct hlist_node *tmp;
@@ -48,16 +96,17 @@ static void cand_grow(struct ksm_partition *part)
 	table = kvcalloc(1UL << bits, sizeof(*table),
 			 GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
 	if (!table)
-		return;		/* longer chains are still correct */
+		return;		/* longer or emptier chains are still correct */
 
 	for (i = 0; i < (1UL << part->candidate_bits); i++) {
 		hlist_for_each_entry_safe(rmap_item, tmp, &part->candidates[i],
 					  cand_node) {
 			hlist_del(&rmap_item->cand_node);
 			hlist_add_head(&rmap_item->cand_node,
-				       &table[hash_32(rmap_item->oldchecksum,
-						      bits)]);
+				       cand_bucket(part, table, bits,
+						   rmap_item->oldchecksum));
 		}
+		cond_resched();
 	}
 	kvfree(part->candidates);
 	part->candidates = table;
@@ -68,37 +117,71 @@ static void cand_add(struct ksm_partition *part,
 		     struct ksm_rmap_item *rmap_item)
 {
 	hlist_add_head(&rmap_item->cand_node,
-		       cand_bucket(part, rmap_item->oldchecksum));
+		       cand_bucket(part, part->candidates, part->candidate_bits,
+				   rmap_item->oldchecksum));
 	rmap_item->address |= UNSTABLE_FLAG;
-	part->pages_unshared++;
-	if (part->pages_unshared > (2UL << part->candidate_bits))
-		cand_grow(part);
+	/* Keep chains short: double the table at two candidates a bucket */
+	if (++part->tree.pages_unshared > (2UL << part->candidate_bits))
+		cand_rehash(part, part->candidate_bits + 1);
 }
 
-/*
- * cand_search - find a candidate with the content of @page
- *
- * Candidates met whose page is gone or was written since it was added are
- * dropped. On success, *@tree_pagep is the candidate's page, referenced.
+/**
+ * ksm_partition_cand_del - a candidate leaves the table
+ * @tree: the partition's tree, locked
+ * @rmap_item: the candidate
  */
-static struct ksm_rmap_item *cand_search(struct ksm_partition *part,
-					 struct ksm_rmap_item *rmap_item,
-					 struct page *page,
-					 struct page **tree_pagep)
+void ksm_partition_cand_del(struct ksm_tree *tree,
+			    struct ksm_rmap_item *rmap_item)
 {
+	lockdep_assert_held(tree->lock);
+	hlist_del(&rmap_item->cand_node);
+	tree->pages_unshared--;
+	/* The table shrinks at the next search, not under a walk of it */
+}
+
+/**
+ * ksm_partition_cand_search_insert - find a twin among the candidates
+ * @tree: the partition's tree, locked
+ * @rmap_item: the item of @page, with its checksum in ->oldchecksum
+ * @page: the page, referenced
+ * @tree_pagep: set to the twin's page, referenced, if one is found
+ *
+ * The partition's counterpart of unstable_tree_search_insert(): candidates
+ * met whose page is gone or was written since are dropped.
+ *
+ * Return: the twin's rmap item; NULL if there is none and @rmap_item is a
+ * candidate now; ERR_PTR(-EBUSY) if there is none but too many pages share
+ * the checksum to keep one more.
+ */
+struct ksm_rmap_item *ksm_partition_cand_search_insert(struct ksm_tree *tree,
+						struct ksm_rmap_item *rmap_item,
+						struct page *page,
+						struct page **tree_pagep)
+{
+	struct ksm_partition *part = tree_partition(tree);
 	u32 checksum = rmap_item->oldchecksum;
 	struct ksm_rmap_item *cand;
+	struct hlist_head *bucket;
 	struct hlist_node *tmp;
+	unsigned int twins = 0;
 
-	hlist_for_each_entry_safe(cand, tmp, cand_bucket(part, checksum),
-				  cand_node) {
+	lockdep_assert_held(tree->lock);
+	/* Halve the table when it is an eighth full */
+	if (tree->pages_unshared < (1UL << part->candidate_bits) / 8 &&
+	    part->candidate_bits > KSM_CAND_MIN_BITS)
+		cand_rehash(part, part->candidate_bits - 1);
+	bucket = cand_bucket(part, part->candidates, part->candidate_bits,
+			     checksum);
+	hlist_for_each_entry_safe(cand, tmp, bucket, cand_node) {
 		struct page *tree_page;
 
 		if (cand->oldchecksum != checksum)
 			continue;
-		tree_page = get_mergeable_page(cand);
+		if (++twins > KSM_CAND_MAX_TWINS)
+			return ERR_PTR(-EBUSY);
+		tree_page = get_mergeable_page(tree, cand);
 		if (!tree_page) {
-			remove_rmap_item_from_tree(cand);
+			remove_rmap_item_from_tree(tree, cand);
 			continue;
 		}
 		/* Don't substitute a ksm page for a forked page */
@@ -110,201 +193,18 @@ static struct ksm_rmap_item *cand_search(struct ksm_partition *part,
 			*tree_pagep = tree_page;
 			return cand;
 		}
-		if (calc_checksum(tree_page) != checksum)
-			remove_rmap_item_from_tree(cand);
+		if (ksm_page_checksum(tree_page) != checksum)
+			remove_rmap_item_from_tree(tree, cand);
 		put_page(tree_page);
 	}
+	cand_add(part, rmap_item);
 	return NULL;
 }
 
-enum ksm_page_result {
-	KSM_PAGE_MERGED,
-	KSM_PAGE_ZERO,
-	KSM_PAGE_SHARED,
-	KSM_PAGE_UNSHARED,
-	KSM_PAGE_FAILED,
-	KSM_PAGE_NOMEM,		/* stops the call with -ENOMEM, not counted */
-};
-
 /*
- * Map the zero page in place of @page, which looked zero-filled: replace_page()
- * marks the PTE so that unmerging finds it, and counts it in ksm_zero_pages.
- */
-static enum ksm_page_result merge_zero_page(struct ksm_rmap_item *rmap_item,
-					    struct page *page)
-{
-	unsigned long addr = rmap_item->address & PAGE_MASK;
-	struct mm_struct *mm = rmap_item->mm;
-	struct vm_area_struct *vma;
-	int err = -EFAULT;
-
-	mmap_read_lock(mm);
-	vma = find_mergeable_vma(mm, addr, true);
-	if (vma)
-		err = try_to_merge_one_page(vma, page, ZERO_PAGE(addr));
-	mmap_read_unlock(mm);
-	return err ? KSM_PAGE_FAILED : KSM_PAGE_ZERO;
-}
-
-/**
- * merge_one_page - merge a member's page with its duplicate in the partition
- * @part: the partition, locked
- * @page: the page, referenced
- * @rmap_item: the member's rmap item for the page's address
- *
- * The synchronous counterpart of cmp_and_merge_page(): no volatility check,
- * the candidate table instead of the unstable tree, and a KSM page of another
- * tree is never touched. In a KSM_OPEN_ZERO_PAGES partition a zero-filled
- * page is replaced by the zero page and keeps no rmap item.
- *
- * Return: what became of the page.
- */
-static enum ksm_page_result merge_one_page(struct ksm_partition *part,
-					   struct page *page,
-					   struct ksm_rmap_item *rmap_item)
-{
-	struct ksm_rmap_item *tree_rmap_item;
-	struct ksm_stable_node *stable_node;
-	struct page *tree_page = NULL;
-	u32 checksum = 0;
-	bool bypass = false;
-	bool retried = false;
-	struct page *kpage;
-	bool split;
-
-	stable_node = page_stable_node(page);
-	if (stable_node) {
-		if (stable_node_part(stable_node) != part)
-			return KSM_PAGE_FAILED;
-		if (rmap_item->head == stable_node)
-			return KSM_PAGE_SHARED;
-		/* A KSM fork may go over the sharing limit */
-		if (!is_page_sharing_candidate(stable_node))
-			bypass = true;
-	}
-again:
-	remove_rmap_item_from_tree(rmap_item);
-
-	/* Before the tree: a zero page never gets there */
-	if (!stable_node && (part->flags & KSM_OPEN_ZERO_PAGES)) {
-		checksum = calc_checksum(page);
-		if (checksum == zero_checksum)
-			return merge_zero_page(rmap_item, page);
-	}
-
-	kpage = stable_tree_search(part, page);
-	if (kpage) {
-		int err;
-
-		if (PTR_ERR(kpage) == -EBUSY)
-			return KSM_PAGE_FAILED;
-		err = try_to_merge_with_ksm_page(rmap_item, page, kpage);
-		if (!err) {
-			lock_page(kpage);
-			stable_tree_append(rmap_item, page_stable_node(kpage),
-					   bypass);
-			unlock_page(kpage);
-		}
-		put_page(kpage);
-		if (err)
-			return KSM_PAGE_FAILED;
-		return stable_node ? KSM_PAGE_SHARED : KSM_PAGE_MERGED;
-	}
-	if (stable_node)
-		return KSM_PAGE_FAILED;
-
-	rmap_item->oldchecksum = checksum ?: calc_checksum(page);
-	tree_rmap_item = cand_search(part, rmap_item, page, &tree_page);
-	if (!tree_rmap_item) {
-		cand_add(part, rmap_item);
-		return KSM_PAGE_UNSHARED;
-	}
-
-	kpage = try_to_merge_two_pages(rmap_item, page, tree_rmap_item,
-				       tree_page);
-	/* Both in one THP: our references made the split fail, see below */
-	split = PageTransCompound(page) &&
-		compound_head(page) == compound_head(tree_page);
-	put_page(tree_page);
-	if (kpage) {
-		lock_page(kpage);
-		stable_node = stable_tree_insert(part, page_folio(kpage));
-		if (stable_node) {
-			stable_tree_append(tree_rmap_item, stable_node, false);
-			stable_tree_append(rmap_item, stable_node, false);
-		}
-		unlock_page(kpage);
-		if (!stable_node) {
-			/* Its only failure is allocating the node */
-			break_cow(tree_rmap_item);
-			break_cow(rmap_item);
-			return KSM_PAGE_NOMEM;
-		}
-		return KSM_PAGE_MERGED;
-	}
-
-	/* Unlike ksmd we will not come back: split now and try once more */
-	if (split && !retried && trylock_page(page)) {
-		retried = !split_huge_page(page);
-		unlock_page(page);
-		if (retried)
-			goto again;
-	}
-	return KSM_PAGE_FAILED;
-}
-
-/* The member's rmap item for @addr, allocated if it has none yet */
-static struct ksm_rmap_item *member_item(struct ksm_member *member,
-					 unsigned long addr)
-{
-	struct ksm_rmap_item *rmap_item;
-	int err;
-
-	rmap_item = xa_load(&member->items, addr >> PAGE_SHIFT);
-	if (rmap_item)
-		return rmap_item;
-
-	rmap_item = kmem_cache_zalloc(rmap_item_cache, GFP_KERNEL |
-				      __GFP_NORETRY | __GFP_NOWARN);
-	if (!rmap_item)
-		return ERR_PTR(-ENOMEM);
-	rmap_item->mm = member->mm;
-	rmap_item->address = addr | PARTITION_FLAG;
-	err = xa_err(xa_store(&member->items, addr >> PAGE_SHIFT, rmap_item,
-			      GFP_KERNEL));
-	if (err) {
-		kmem_cache_free(rmap_item_cache, rmap_item);
-		return ERR_PTR(err);
-	}
-	member->part->rmap_items++;
-	member->mm->ksm_rmap_items++;
-	return rmap_item;
-}
-
-static void member_drop_item(struct ksm_member *member,
-			     struct ksm_rmap_item *rmap_item)
-{
-	xa_erase(&member->items, rmap_item->address >> PAGE_SHIFT);
-	remove_rmap_item_from_tree(rmap_item);
-	free_rmap_item(rmap_item);
-}
-
-/* Forget the member's rmap items for [@start, @end) */
-static void member_drop_items(struct ksm_member *member, unsigned long start,
-			      unsigned long end)
-{
-	struct ksm_rmap_item *rmap_item;
-	unsigned long index;
-
-	xa_for_each_range(&member->items, index, rmap_item,
-			  start >> PAGE_SHIFT, (end - 1) >> PAGE_SHIFT)
-		member_drop_item(member, rmap_item);
-}
-
-/*
- * @mm's membership if it is one of @part, else NULL. Under part->lock the
- * answer holds: members of @part only go away under it, and others' structs
- * are freed after an RCU grace period.
+ * @mm's membership in @part, or NULL if it is not a member (or is leaving).
+ * Under part->lock the answer holds: members of @part go away or start
+ * leaving only under it, and others' structs are freed after a grace period.
  */
 static struct ksm_member *part_member(struct ksm_partition *part,
 				      struct mm_struct *mm)
@@ -314,26 +214,235 @@ static struct ksm_member *part_member(struct ksm_partition *part,
 	lockdep_assert_held(&part->lock);
 	rcu_read_lock();
 	member = READ_ONCE(mm->ksm_member);
-	if (member && READ_ONCE(member->part) != part)
+	if (member && (READ_ONCE(member->part) != part ||
+		       READ_ONCE(member->leaving)))
 		member = NULL;
 	rcu_read_unlock();
 	return member;
 }
 
-/* Leave the partition: the caller has unmerged the pages if need be */
-static void member_unlink(struct ksm_member *member)
+/**
+ * ksm_member_tree - the tree an mm merges into
+ * @mm: the mm
+ *
+ * Return: its partition's tree, NULL if it is a member of none (global KSM),
+ * or ERR_PTR(-EBUSY) while it is leaving its partition (of no tree).
+ */
+struct ksm_tree *ksm_member_tree(struct mm_struct *mm)
 {
-	struct ksm_partition *part = member->part;
+	struct ksm_member *member;
+	struct ksm_tree *tree = NULL;
 
-	lockdep_assert_held(&part->lock);
-	member_drop_items(member, 0, TASK_SIZE);
+	rcu_read_lock();
+	member = READ_ONCE(mm->ksm_member);
+	if (member)
+		tree = READ_ONCE(member->leaving) ? ERR_PTR(-EBUSY) :
+						    &member->part->tree;
+	rcu_read_unlock();
+	return tree;
+}
+
+/**
+ * ksm_partition_tracks - whether a member has an rmap item for an address
+ * @mm: a member, whose mmap_lock the caller holds
+ * @addr: the address
+ *
+ * A mapping of a partition's KSM page that no rmap item finds would be
+ * invisible to rmap: swap-in maps the KSM page only where an item is.
+ *
+ * Return: true if @mm has an item for @addr.
+ */
+bool ksm_partition_tracks(struct mm_struct *mm, unsigned long addr)
+{
+	struct ksm_member *member;
+	bool tracks = false;
+
+	rcu_read_lock();
+	member = READ_ONCE(mm->ksm_member);
+	if (member)
+		tracks = xa_load(&member->items, addr >> PAGE_SHIFT);
+	rcu_read_unlock();
+	return tracks;
+}
+
+/* The member's rmap item for @addr, allocated if it has none yet */
+static struct ksm_rmap_item *member_item(struct ksm_member *member,
+					 unsigned long addr)
+{
+	struct ksm_tree *tree = &member->part->tree;
+	struct ksm_rmap_item *rmap_item;
+	int err;
+
+	rmap_item = xa_load(&member->items, addr >> PAGE_SHIFT);
+	if (rmap_item)
+		return rmap_item;
+
+	rmap_item = alloc_rmap_item(tree);
+	if (!rmap_item)
+		return ERR_PTR(-ENOMEM);
+	rmap_item->mm = member->mm;
+	rmap_item->address = addr;
+	member->mm->ksm_rmap_items++;
+	err = xa_err(xa_store(&member->items, addr >> PAGE_SHIFT, rmap_item,
+			      GFP_KERNEL_ACCOUNT));
+	if (err) {
+		free_rmap_item(tree, rmap_item);
+		return ERR_PTR(err);
+	}
+	return rmap_item;
+}
+
+static void member_drop_item(struct ksm_member *member,
+			     struct ksm_rmap_item *rmap_item)
+{
+	struct ksm_tree *tree = &member->part->tree;
+
+	xa_erase(&member->items, rmap_item->address >> PAGE_SHIFT);
+	remove_rmap_item_from_tree(tree, rmap_item);
+	free_rmap_item(tree, rmap_item);
+}
+
+/*
+ * Does @vma still map the KSM page @rmap_item is listed on? Then the item
+ * must stay: without it rmap would not find that mapping.
+ */
+static bool item_still_mapped(struct vm_area_struct *vma,
+			      struct ksm_rmap_item *rmap_item)
+{
+	unsigned long addr = rmap_item->address & PAGE_MASK;
+	struct folio_walk fw;
+	struct folio *folio;
+	bool mapped = false;
+
+	if (!(rmap_item->address & STABLE_FLAG) || !vma ||
+	    addr < vma->vm_start)
+		return false;
+	folio = folio_walk_start(&fw, vma, addr, FW_MIGRATION);
+	if (folio) {
+		mapped = folio_test_ksm(folio) &&
+			 folio_raw_mapping(folio) == (void *)rmap_item->head;
+		folio_walk_end(&fw, vma);
+	}
+	return mapped;
+}
+
+/*
+ * Forget the member's rmap items for [@start, @end) except those whose KSM
+ * page it still maps (merged again meanwhile). With @mm_locked, the caller
+ * holds the member's mmap_lock; without, the mm has no mappings left.
+ */
+static void member_drop_items(struct ksm_member *member, unsigned long start,
+			      unsigned long end, bool mm_locked)
+{
+	struct ksm_rmap_item *rmap_item;
+	struct vm_area_struct *vma = NULL;
+	unsigned long index;
+
+	lockdep_assert_held(&member->part->lock);
+	xa_for_each_range(&member->items, index, rmap_item,
+			  start >> PAGE_SHIFT, (end - 1) >> PAGE_SHIFT) {
+		if (mm_locked) {
+			unsigned long addr = index << PAGE_SHIFT;
+
+			if (!vma || addr >= vma->vm_end)
+				vma = find_vma(member->mm, addr);
+			if (item_still_mapped(vma, rmap_item))
+				continue;
+		}
+		member_drop_item(member, rmap_item);
+	}
+}
+
+/* Forget all of the member's rmap items: it has no mappings any more */
+static void member_drop_all(struct ksm_member *member)
+{
+	struct ksm_rmap_item *rmap_item;
+	unsigned long index;
+
+	lockdep_assert_held(&member->part->lock);
+	/* Not bounded by TASK_SIZE: that is the caller's, maybe a compat one */
+	xa_for_each(&member->items, index, rmap_item)
+		member_drop_item(member, rmap_item);
 	xa_destroy(&member->items);
+}
 
-	spin_lock(&part->members_lock);
-	list_del(&member->node);
-	part->nr_members--;
-	spin_unlock(&part->members_lock);
-	WRITE_ONCE(member->mm->ksm_member, NULL);
+struct handover {
+	struct ksm_partition *part;
+	struct folio *folio;
+	struct mm_struct *mm;
+	unsigned long addr;
+	struct ksm_member *heir;
+};
+
+/*
+ * A member, other than the one giving up the item, that maps the folio
+ * at the address and has no item of its own there: without a new item, rmap
+ * would not find that mapping.
+ */
+static bool find_heir(struct handover *ho, struct vm_area_struct *vma)
+{
+	DEFINE_FOLIO_VMA_WALK(pvmw, ho->folio, vma, ho->addr, 0);
+	struct ksm_member *member;
+
+	if (ho->addr < vma->vm_start || ho->addr >= vma->vm_end ||
+	    vma->vm_mm == ho->mm)
+		return false;
+	member = part_member(ho->part, vma->vm_mm);
+	if (!member || xa_load(&member->items, ho->addr >> PAGE_SHIFT))
+		return false;
+	if (!page_vma_mapped_walk(&pvmw))
+		return false;
+	page_vma_mapped_walk_done(&pvmw);
+	ho->heir = member;
+	return true;
+}
+
+/**
+ * ksm_partition_handover - keep the mappings an rmap item found findable
+ * @tree: the partition's tree, locked
+ * @rmap_item: a stable item about to leave its node
+ * @folio: the node's KSM folio, locked
+ *
+ * rmap finds a mapping of a KSM page through an item with its address whose
+ * anon_vma covers the mapping's VMA. A forked child of the item's mm maps
+ * the page through the parent's anon_vma without an item of its own (ksmd
+ * would give it one on its next scan; partitions have no scan): once the
+ * parent's item goes, the child's mapping would be invisible to migration,
+ * reclaim, memory offline and memory failure. So if a member maps @folio at
+ * the item's address through the item's anon_vma and has no item there, it
+ * gets a new item with that anon_vma, which finds all such mappings.
+ */
+void ksm_partition_handover(struct ksm_tree *tree,
+			    struct ksm_rmap_item *rmap_item,
+			    struct folio *folio)
+{
+	struct handover ho = {
+		.part = tree_partition(tree),
+		.folio = folio,
+		.mm = rmap_item->mm,
+		.addr = rmap_item->address & PAGE_MASK,
+	};
+	struct anon_vma *anon_vma = rmap_item->anon_vma;
+	struct ksm_rmap_item *heir_item;
+	struct anon_vma_chain *vmac;
+
+	lockdep_assert_held(tree->lock);
+	anon_vma_lock_read(anon_vma);
+	anon_vma_interval_tree_foreach(vmac, &anon_vma->rb_root, 0, ULONG_MAX)
+		if (find_heir(&ho, vmac->vma))
+			break;
+	anon_vma_unlock_read(anon_vma);
+	if (!ho.heir)
+		return;
+
+	/* The heir cannot leave or exit: that takes part->lock */
+	heir_item = member_item(ho.heir, ho.addr);
+	if (IS_ERR(heir_item))
+		return;		/* out of memory: invisible until merged again */
+	heir_item->anon_vma = anon_vma;
+	get_anon_vma(anon_vma);
+	/* Not a new mapping: the sharing limit does not apply */
+	stable_tree_append(heir_item, rmap_item->head, true);
 }
 
 static struct ksm_member *member_alloc(struct ksm_partition *part,
@@ -344,7 +453,7 @@ static struct ksm_member *member_alloc(struct ksm_partition *part,
 	member = kzalloc(sizeof(*member), GFP_KERNEL_ACCOUNT);
 	if (!member)
 		return NULL;
-	xa_init(&member->items);
+	xa_init_flags(&member->items, XA_FLAGS_ACCOUNT);
 	member->mm = mm;
 	member->part = part;
 	return member;
@@ -359,41 +468,32 @@ static void member_link(struct ksm_member *member)
 	list_add_tail(&member->node, &part->members);
 	part->nr_members++;
 	spin_unlock(&part->members_lock);
+	atomic_long_inc(&ksm_nr_members);
 	WRITE_ONCE(member->mm->ksm_member, member);
 }
 
-/*
- * Drop a new member's global KSM state now rather than at ksmd's next pass,
- * so that its counters and the global ones are right at once. Its pages
- * are unmerged and its VMAs not mergeable any more.
- */
-static void leave_global_ksm(struct mm_struct *mm)
+/* Out of the partition: the caller has dropped the member's items */
+static void member_unlink(struct ksm_member *member)
 {
-	struct ksm_mm_slot *mm_slot;
-	struct mm_slot *slot;
+	struct ksm_partition *part = member->part;
 
-	mutex_lock(&ksm_thread_mutex);
-	spin_lock(&ksm_mmlist_lock);
-	slot = mm_slot_lookup(mm_slots_hash, mm);
-	spin_unlock(&ksm_mmlist_lock);
-	if (!slot)
-		goto out;
-	mm_slot = mm_slot_entry(slot, struct ksm_mm_slot, slot);
-	remove_trailing_rmap_items(&mm_slot->rmap_list);
-	if (ksm_scan.mm_slot == mm_slot) {
-		/* ksmd's cursor: ksmd reaps it, finding nothing mergeable */
-		ksm_scan.rmap_list = &mm_slot->rmap_list;
-		goto out;
-	}
-	spin_lock(&ksm_mmlist_lock);
-	hash_del(&slot->hash);
-	list_del(&slot->mm_node);
-	spin_unlock(&ksm_mmlist_lock);
-	mm_slot_free(mm_slot_cache, mm_slot);
-	clear_bit(MMF_VM_MERGEABLE, &mm->flags);
-	mmdrop(mm);
-out:
-	mutex_unlock(&ksm_thread_mutex);
+	lockdep_assert_held(&part->lock);
+	VM_WARN_ON_ONCE(!xa_empty(&member->items));
+	spin_lock(&part->members_lock);
+	list_del(&member->node);
+	part->nr_members--;
+	spin_unlock(&part->members_lock);
+	WRITE_ONCE(member->mm->ksm_member, NULL);
+	atomic_long_dec(&ksm_nr_members);
+}
+
+/* The member is gone: free it once RCU readers are done, drop its reference */
+static void member_free(struct ksm_member *member)
+{
+	struct ksm_partition *part = member->part;
+
+	kfree_rcu(member, rcu);
+	ksm_partition_put(part);
 }
 
 /**
@@ -402,67 +502,96 @@ out:
  * @mm: the target, referenced
  * @joined: set to true if @mm joined now
  *
- * Joining takes the mm out of global KSM: its KSM pages are unmerged,
- * VM_MERGEABLE and MMF_VM_MERGE_ANY cleared, on whole VMAs, and its slot
- * and rmap items on ksmd's list dropped.
+ * The mm moves from global KSM's tree into the partition's, holding the
+ * lock of the first: it is taken out of global KSM (its rmap items freed,
+ * VM_MERGEABLE and MMF_VM_MERGE_ANY cleared), and every KSM page it maps is
+ * unmerged, whatever VMA it is in, so that it shares no page with another
+ * tree once it is a member. Swapped-out KSM pages are copied at swap-in.
  *
- * Return: 0, -EBUSY if @mm is a member of another partition, -EINTR,
- * -ERESTARTSYS or -ENOMEM.
+ * Return: 0, -EBUSY if @mm is a member of another partition or leaving this
+ * one, -EINTR, -ERESTARTSYS or -ENOMEM.
  */
 int ksm_partition_join(struct ksm_partition *part, struct mm_struct *mm,
 		       bool *joined)
 {
 	struct ksm_member *member;
-	bool was_global = false;
-	int err = 0;
+	unsigned long done;
+	int err;
 
 	member = member_alloc(part, mm);
 	if (!member)
 		return -ENOMEM;
+	err = ksm_global_lock_killable();
+	if (err)
+		goto free;
 	if (mmap_write_lock_killable(mm)) {
-		kfree(member);
-		return -EINTR;
+		err = -EINTR;
+		goto unlock_global;
 	}
 
 	if (mm->ksm_member) {
-		if (mm->ksm_member->part != part)
+		if (mm->ksm_member->part != part ||
+		    READ_ONCE(mm->ksm_member->leaving))
 			err = -EBUSY;
-		goto out;
+		goto unlock;
 	}
-	if (test_bit(MMF_VM_MERGEABLE, &mm->flags)) {
-		err = ksm_disable(mm);
-		if (err)
-			goto out;
-		clear_bit(MMF_VM_MERGE_ANY, &mm->flags);
-		was_global = true;
-	}
+	if (test_bit(MMF_VM_MERGEABLE, &mm->flags))
+		ksm_forget_mm(mm);
+	err = ksm_unmerge_range(mm, 0, mm->task_size, &done);
+	if (err)
+		goto unlock;
 	member_link(member);
 	member = NULL;
 	*joined = true;
-out:
+unlock:
 	mmap_write_unlock(mm);
+unlock_global:
+	ksm_global_unlock();
+free:
 	kfree(member);
-	/* ksmd takes ksm_thread_mutex before mmap_lock */
-	if (was_global)
-		leave_global_ksm(mm);
 	return err;
 }
 
+static int swap_pmd_entry(pmd_t *pmd, unsigned long addr, unsigned long end,
+			  struct mm_walk *walk)
+{
+	spinlock_t *ptl;
+	pte_t *pte;
+
+	pte = pte_offset_map_lock(walk->mm, pmd, addr, &ptl);
+	if (pte) {
+		*(bool *)walk->private = is_swap_pte(ptep_get(pte));
+		pte_unmap_unlock(pte, ptl);
+	}
+	return 0;
+}
+
+static const struct mm_walk_ops swap_walk_ops = {
+	.pmd_entry = swap_pmd_entry,
+	.walk_lock = PGWALK_RDLOCK,
+};
+
 /*
  * The private anonymous page at @addr, referenced, or NULL; then *@ksm_zero
- * tells whether a zero page placed by KSM is mapped there.
+ * tells whether a zero page placed by KSM is mapped there, and *@swapped
+ * whether a swap or migration entry is.
  */
 static struct page *member_page(struct vm_area_struct *vma,
-				unsigned long addr, bool *ksm_zero)
+				unsigned long addr, bool *ksm_zero,
+				bool *swapped)
 {
 	struct page *page = NULL;
 	struct folio_walk fw;
 	struct folio *folio;
 
 	*ksm_zero = false;
-	folio = folio_walk_start(&fw, vma, addr, FW_ZEROPAGE);
+	*swapped = false;
+	folio = folio_walk_start(&fw, vma, addr, FW_ZEROPAGE | FW_MIGRATION);
 	if (folio) {
-		if (is_zero_folio(folio)) {
+		if (fw.level == FW_LEVEL_PTE ? !pte_present(fw.pte) :
+					       !pmd_present(fw.pmd)) {
+			*swapped = true;	/* under migration */
+		} else if (is_zero_folio(folio)) {
 			*ksm_zero = fw.level == FW_LEVEL_PTE &&
 				    is_ksm_zero_pte(fw.pte);
 		} else if (!folio_is_zone_device(folio) &&
@@ -471,6 +600,9 @@ static struct page *member_page(struct vm_area_struct *vma,
 			page = fw.page;
 		}
 		folio_walk_end(&fw, vma);
+	} else {
+		walk_page_range_vma(vma, addr, addr + PAGE_SIZE, &swap_walk_ops,
+				    swapped);
 	}
 	if (page) {
 		flush_anon_page(vma, page, addr);
@@ -479,27 +611,27 @@ static struct page *member_page(struct vm_area_struct *vma,
 	return page;
 }
 
-static void count_result(struct ksm_merge_result *res,
-			 enum ksm_page_result result)
+static void count_outcome(struct ksm_merge_result *res,
+			  enum ksm_merge_outcome outcome)
 {
 	res->pages_scanned++;
-	switch (result) {
-	case KSM_PAGE_MERGED:
+	switch (outcome) {
+	case KSM_MERGE_MERGED:
 		res->pages_merged++;
 		break;
-	case KSM_PAGE_ZERO:
+	case KSM_MERGE_ZERO:
 		res->zero_pages_merged++;
 		break;
-	case KSM_PAGE_SHARED:
+	case KSM_MERGE_SHARED:
 		res->pages_already_shared++;
 		break;
-	case KSM_PAGE_UNSHARED:
+	case KSM_MERGE_UNSHARED:
 		res->pages_unshared++;
 		break;
-	case KSM_PAGE_FAILED:
+	case KSM_MERGE_VOLATILE:
+	case KSM_MERGE_FAILED:
+	case KSM_MERGE_NOMEM:
 		res->pages_failed++;
-		break;
-	case KSM_PAGE_NOMEM:
 		break;
 	}
 }
@@ -532,6 +664,23 @@ static struct ksm_member *lock_member(struct ksm_partition *part,
 	}
 }
 
+/*
+ * A page that failed may hold a reference from another CPU's LRU batch:
+ * drain them all, but not more than ten times a second system-wide, as any
+ * caller can ask for this.
+ */
+static bool drain_lru_batches(void)
+{
+	static unsigned long next_drain;
+	unsigned long next = READ_ONCE(next_drain);
+
+	if (time_before(jiffies, next) ||
+	    cmpxchg(&next_drain, next, jiffies + HZ / 10) != next)
+		return false;
+	lru_add_drain_all();
+	return true;
+}
+
 /**
  * ksm_partition_merge_range - merge the pages touched by a range
  * @part: the partition
@@ -539,7 +688,6 @@ static struct ksm_member *lock_member(struct ksm_partition *part,
  * @start: start of the range, any alignment
  * @len: length of the range
  * @res: counters to add to
- * @drained: whether this call drained all CPUs' LRU batches already
  * @done: set to the bytes of the range processed, also on error
  *
  * Return: 0 when the whole range is processed, else why it stopped early:
@@ -549,10 +697,11 @@ static struct ksm_member *lock_member(struct ksm_partition *part,
 int ksm_partition_merge_range(struct ksm_partition *part,
 			      struct mm_struct *mm, unsigned long start,
 			      size_t len, struct ksm_merge_result *res,
-			      bool *drained, size_t *done)
+			      size_t *done)
 {
 	unsigned long addr = start & PAGE_MASK;
 	unsigned long end = PAGE_ALIGN(start + len);
+	bool retried = false;
 	int err = 0;
 
 	*done = 0;
@@ -560,13 +709,13 @@ int ksm_partition_merge_range(struct ksm_partition *part,
 		return 0;
 
 	while (addr < end) {
+		enum ksm_merge_outcome outcome;
 		struct ksm_rmap_item *rmap_item;
 		struct vm_area_struct *vma;
 		struct ksm_member *member;
 		struct page *page = NULL;
-		enum ksm_page_result result;
 		unsigned long next, skipped = 0;
-		bool ksm_zero = false;
+		bool ksm_zero = false, swapped = false, hole = false;
 
 		if (signal_pending(current)) {
 			err = -ERESTARTSYS;
@@ -580,13 +729,15 @@ int ksm_partition_merge_range(struct ksm_partition *part,
 		if (!vma || vma->vm_start > addr) {
 			next = vma ? min(vma->vm_start, end) : end;
 			skipped = (next - addr) >> PAGE_SHIFT;
+			hole = true;
 		} else if (!vma_ksm_compatible(vma) ||
 			   !vma_is_accessible(vma)) {
+			/* PROT_NONE may hide KSM pages: keep their items */
 			next = min(vma->vm_end, end);
 			skipped = (next - addr) >> PAGE_SHIFT;
 		} else {
 			next = addr + PAGE_SIZE;
-			page = member_page(vma, addr, &ksm_zero);
+			page = member_page(vma, addr, &ksm_zero, &swapped);
 		}
 		mmap_read_unlock(mm);
 
@@ -600,12 +751,17 @@ int ksm_partition_merge_range(struct ksm_partition *part,
 		/* Counted only now: a failed lock_member() does not advance */
 		res->pages_skipped += skipped;
 		if (ksm_zero)
-			count_result(res, KSM_PAGE_SHARED);
+			count_outcome(res, KSM_MERGE_SHARED);
 		else if (!page && !skipped)
 			res->pages_absent++;
 		if (!page) {
-			/* Nothing to merge there (any more) */
-			member_drop_items(member, addr, next);
+			/*
+			 * Nothing to merge there (any more). A swapped-out
+			 * or migrating KSM page keeps its item: it comes
+			 * back mapped, and rmap must find it then.
+			 */
+			if (hole || (!skipped && !swapped))
+				member_drop_items(member, addr, next, false);
 			mutex_unlock(&part->lock);
 			goto advance;
 		}
@@ -616,25 +772,23 @@ int ksm_partition_merge_range(struct ksm_partition *part,
 			err = PTR_ERR(rmap_item);
 			break;
 		}
-		result = merge_one_page(part, page, rmap_item);
-		if (result == KSM_PAGE_ZERO)
+		outcome = cmp_and_merge_page(&part->tree, page, rmap_item);
+		/* A zero page is not a KSM page: no rmap item needed */
+		if (outcome == KSM_MERGE_ZERO)
 			member_drop_item(member, rmap_item);
 		mutex_unlock(&part->lock);
 		put_page(page);
-		if (result == KSM_PAGE_NOMEM) {
+		if (outcome == KSM_MERGE_NOMEM) {
 			err = -ENOMEM;
 			break;
 		}
-		/*
-		 * The reference of another CPU's LRU batch makes a merge fail:
-		 * drain them all, once per call, and try the page again.
-		 */
-		if (result == KSM_PAGE_FAILED && !*drained) {
-			lru_add_drain_all();
-			*drained = true;
+		/* A reference in another CPU's LRU batch makes a merge fail */
+		if (outcome == KSM_MERGE_FAILED && !retried &&
+		    drain_lru_batches()) {
+			retried = true;
 			continue;
 		}
-		count_result(res, result);
+		count_outcome(res, outcome);
 advance:
 		addr = next;
 		*done = min_t(size_t, len, addr - start);
@@ -651,6 +805,9 @@ advance:
  * @len: length of the range
  * @done: set to the bytes of the range processed, also on error
  *
+ * The pages are unmerged without part->lock, which other members' merges
+ * and exits need; only forgetting the rmap items takes it.
+ *
  * Return: 0 when the whole range is processed, -ENOENT if @mm is not a member
  * of @part, else why it stopped early: -ERESTARTSYS, -EINTR or -ENOMEM.
  */
@@ -661,48 +818,35 @@ int ksm_partition_unmerge_range(struct ksm_partition *part,
 	unsigned long addr = start & PAGE_MASK;
 	unsigned long end = PAGE_ALIGN(start + len);
 	struct ksm_member *member;
-	int err = 0;
+	unsigned long stop = addr;
+	int err;
 
 	*done = 0;
 	if (mutex_lock_killable(&part->lock))
 		return -EINTR;
 	member = part_member(part, mm);
-	if (!member) {
-		err = -ENOENT;
-		goto out;
-	}
-	if (!len)
-		goto out;
-	if (mmap_read_lock_killable(mm)) {
-		err = -EINTR;
-		goto out;
-	}
-	while (addr < end) {
-		struct vm_area_struct *vma;
-		unsigned long next;
-
-		if (signal_pending(current)) {
-			err = -ERESTARTSYS;
-			break;
-		}
-		vma = find_vma(mm, addr);
-		if (!vma || vma->vm_start > addr) {
-			next = vma ? min(vma->vm_start, end) : end;
-		} else {
-			next = addr + PAGE_SIZE;
-			if (vma->anon_vma) {
-				err = break_ksm(vma, addr, false);
-				if (err)
-					break;
-			}
-		}
-		member_drop_items(member, addr, next);
-		addr = next;
-		*done = min_t(size_t, len, addr - start);
-	}
-	mmap_read_unlock(mm);
-out:
 	mutex_unlock(&part->lock);
+	if (!member)
+		return -ENOENT;
+	if (!len)
+		return 0;
+
+	if (mmap_read_lock_killable(mm))
+		return -EINTR;
+	err = ksm_unmerge_range(mm, addr, end, &stop);
+	mmap_read_unlock(mm);
+
+	if (stop > addr) {
+		mutex_lock(&part->lock);
+		mmap_read_lock(mm);
+		/* It may have left meanwhile: then its items are gone */
+		member = part_member(part, mm);
+		if (member)
+			member_drop_items(member, addr, stop, true);
+		mmap_read_unlock(mm);
+		mutex_unlock(&part->lock);
+	}
+	*done = min_t(size_t, len, stop - start);
 	return err;
 }
 
@@ -711,52 +855,55 @@ out:
  * @part: the partition
  * @mm: the target, referenced
  *
+ * Three steps, so that part->lock is held only to change the partition: the
+ * member is marked leaving (nothing merges into it from then on) and its
+ * candidates dropped; its pages are unmerged, walking only what is mapped;
+ * its rmap items are dropped and it is out.
+ *
  * Return: 0, -ENOENT if @mm is not a member of @part, or -ERESTARTSYS,
  * -EINTR or -ENOMEM, after which @mm is still a member.
  */
 int ksm_partition_leave(struct ksm_partition *part, struct mm_struct *mm)
 {
+	struct ksm_rmap_item *rmap_item;
 	struct ksm_member *member;
-	struct vm_area_struct *vma;
-	int err = 0;
-
-	VMA_ITERATOR(vmi, mm, 0);
+	unsigned long index, done;
+	int err;
 
 	if (mutex_lock_killable(&part->lock))
 		return -EINTR;
-	if (mmap_write_lock_killable(mm)) {
-		mutex_unlock(&part->lock);
-		return -EINTR;
-	}
 	member = part_member(part, mm);
 	if (!member) {
-		err = -ENOENT;
-		goto out;
+		mutex_unlock(&part->lock);
+		return -ENOENT;
 	}
-	for_each_vma(vmi, vma) {
-		unsigned long addr;
+	WRITE_ONCE(member->leaving, true);
+	xa_for_each(&member->items, index, rmap_item)
+		if (rmap_item->address & UNSTABLE_FLAG)
+			member_drop_item(member, rmap_item);
+	mutex_unlock(&part->lock);
 
-		if (!vma->anon_vma)
-			continue;
-		/* Page by page: a failure keeps the counters exact */
-		for (addr = vma->vm_start; addr < vma->vm_end; addr += PAGE_SIZE) {
-			err = unmerge_ksm_pages(vma, addr, addr + PAGE_SIZE, true);
-			if (err)
-				break;
-		}
-		member_drop_items(member, vma->vm_start, addr);
-		if (err)
-			goto out;
+	/* The mm reference keeps the member: it cannot exit meanwhile */
+	err = -EINTR;
+	if (!mmap_read_lock_killable(mm)) {
+		err = ksm_unmerge_range(mm, 0, mm->task_size, &done);
+		mmap_read_unlock(mm);
 	}
+
+	mutex_lock(&part->lock);
+	if (err) {
+		WRITE_ONCE(member->leaving, false);
+		mutex_unlock(&part->lock);
+		return err;
+	}
+	member_drop_all(member);
+	/* mm->ksm_member changes under the mmap_lock held for writing */
+	mmap_write_lock(mm);
 	member_unlink(member);
-out:
 	mmap_write_unlock(mm);
 	mutex_unlock(&part->lock);
-	if (!err) {
-		kfree_rcu(member, rcu);
-		ksm_partition_put(part);
-	}
-	return err;
+	member_free(member);
+	return 0;
 }
 
 /**
@@ -764,8 +911,9 @@ out:
  * @mm: the child, not running yet
  * @oldmm: the parent, a member, write-locked
  *
- * The child maps the partition's KSM pages through the copied page tables:
- * it must be a member, or fork must fail.
+ * The child maps the partition's KSM pages through the copied page tables,
+ * and rmap finds them through the parent's rmap items: it must be a member,
+ * or fork must fail.
  *
  * Return: 0 or -ENOMEM.
  */
@@ -782,79 +930,53 @@ int ksm_partition_fork(struct mm_struct *mm, struct mm_struct *oldmm)
 }
 
 /**
- * ksm_partition_exit - a member's mm is torn down: leave its partition
- * @mm: the mm, whose pages are unmapped after this
+ * __ksm_partition_exit - a member's mm is gone: leave its partition
+ * @mm: the mm, after exit_mmap(): it maps nothing any more
+ *
+ * Its rmap items go; the mappings of its forked children that only they
+ * found are handed over (ksm_partition_handover()).
  */
-void ksm_partition_exit(struct mm_struct *mm)
+void __ksm_partition_exit(struct mm_struct *mm)
 {
 	struct ksm_member *member = mm->ksm_member;
 	struct ksm_partition *part = member->part;
 
 	mutex_lock(&part->lock);
+	member_drop_all(member);
 	member_unlink(member);
 	mutex_unlock(&part->lock);
-	kfree_rcu(member, rcu);
-	ksm_partition_put(part);
-}
-
-/*
- * Free the partition's stable nodes. A page can still be mapped by an exiting
- * member, between its ksm_exit() and exit_mmap(): false if one was.
- */
-static bool free_stable_nodes(struct ksm_partition *part)
-{
-	struct rb_node *node, *next;
-	bool busy = false;
-
-	mutex_lock(&part->lock);
-	for (node = rb_first(&part->stable_tree); node; node = next) {
-		next = rb_next(node);
-		if (remove_stable_node_chain(rb_entry(node,
-						      struct ksm_stable_node,
-						      node),
-					     &part->stable_tree))
-			busy = true;
-		cond_resched();
-	}
-	mutex_unlock(&part->lock);
-	return !busy;
-}
-
-static void release_tree(struct ksm_partition *part)
-{
-	if (!free_stable_nodes(part)) {
-		part->release_delay = min(part->release_delay * 2, 10UL * HZ);
-		schedule_delayed_work(&part->release_work, part->release_delay);
-		return;
-	}
-	WARN_ON_ONCE(part->pages_shared || part->pages_sharing ||
-		     part->pages_unshared || part->rmap_items ||
-		     part->stable_node_chains || part->stable_node_dups);
-
-	mutex_lock(&ksm_partitions_lock);
-	list_del(&part->all_node);
-	mutex_unlock(&ksm_partitions_lock);
-	kvfree(part->candidates);
-	ksm_partition_free(part);
-}
-
-static void release_tree_work(struct work_struct *work)
-{
-	release_tree(container_of(to_delayed_work(work), struct ksm_partition,
-				  release_work));
+	member_free(member);
 }
 
 /**
  * ksm_partition_release_tree - the partition has no users left: free it
  * @part: the partition
  *
- * Its stable nodes are freed at once, or as soon as no exiting mm maps their
- * pages any more; then ksm_partition_free() is called.
+ * With no member, no process maps its KSM pages any more (exit leaves after
+ * exit_mmap(), leave unmerges first, nobody else ever maps them), so every
+ * stable node goes now. Should one still be mapped, the partition is leaked
+ * rather than freed under it.
  */
 void ksm_partition_release_tree(struct ksm_partition *part)
 {
-	part->release_delay = max(HZ / 50, 1);
-	release_tree(part);
+	struct ksm_tree *tree = &part->tree;
+	int busy;
+
+	mutex_lock(&part->lock);
+	busy = remove_all_stable_nodes(tree);
+	mutex_unlock(&part->lock);
+	if (WARN_ONCE(busy || tree->pages_shared || tree->pages_sharing ||
+		      tree->pages_unshared || tree->rmap_items ||
+		      tree->stable_node_chains || tree->stable_node_dups,
+		      "ksm: partition %llu torn down while its pages are mapped\n",
+		      part->id))
+		return;
+
+	mutex_lock(&ksm_partitions_lock);
+	list_del(&part->all_node);
+	mutex_unlock(&ksm_partitions_lock);
+	kvfree(part->candidates);
+	ksm_partition_free(part);
 }
 
 /**
@@ -871,12 +993,17 @@ int ksm_partition_init_tree(struct ksm_partition *part)
 				    GFP_KERNEL_ACCOUNT);
 	if (!part->candidates)
 		return -ENOMEM;
+	get_random_bytes(&part->cand_key, sizeof(part->cand_key));
 	mutex_init(&part->lock);
-	part->stable_tree = RB_ROOT;
+	part->stable_root = RB_ROOT;
+	part->tree.root = &part->stable_root;
+	part->tree.lock = &part->lock;
+	part->tree.max_page_sharing = ksm_default_max_page_sharing();
+	/* The caller sets part->flags first */
+	part->tree.zero_pages = part->flags & KSM_OPEN_ZERO_PAGES;
 	spin_lock_init(&part->stats_lock);
 	spin_lock_init(&part->members_lock);
 	INIT_LIST_HEAD(&part->members);
-	INIT_DELAYED_WORK(&part->release_work, release_tree_work);
 
 	mutex_lock(&ksm_partitions_lock);
 	list_add_tail(&part->all_node, &ksm_partitions);
@@ -884,47 +1011,31 @@ int ksm_partition_init_tree(struct ksm_partition *part)
 	return 0;
 }
 
-/*
- * Sum of a counter over every partition, for the system-wide values in
- * /sys/kernel/mm/ksm/. Includes partitions whose teardown waits for an
- * exiting member: their stable nodes still exist.
- */
-static unsigned long ksm_partitions_sum(size_t offset)
-{
-	struct ksm_partition *part;
-	unsigned long sum = 0;
-
-	mutex_lock(&ksm_partitions_lock);
-	list_for_each_entry(part, &ksm_partitions, all_node)
-		sum += READ_ONCE(*ksm_counter(part, offset, NULL));
-	mutex_unlock(&ksm_partitions_lock);
-	return sum;
-}
-
 /**
  * ksm_partition_get_stats - a snapshot of a partition's counters
  * @part: the partition
  * @stats: filled in completely but for @stats->size
  *
- * The counters are read without part->lock, which a long ksm_unmerge() may
- * hold: each is exact, their combination only as of a moment in a change.
+ * The counters are read without part->lock: each is exact, their
+ * combination only as of a moment in a change.
  */
 void ksm_partition_get_stats(struct ksm_partition *part,
 			     struct ksm_partition_stats *stats)
 {
 	struct ksm_partition_activity activity;
+	struct ksm_tree *tree = &part->tree;
 	struct ksm_member *member;
 	long zero_pages = 0;
 
 	memset(stats, 0, sizeof(*stats));
 	stats->flags = part->flags & KSM_OPEN_ZERO_PAGES;
 	stats->id = part->id;
-	stats->pages_shared = READ_ONCE(part->pages_shared);
-	stats->pages_sharing = READ_ONCE(part->pages_sharing);
-	stats->pages_unshared = READ_ONCE(part->pages_unshared);
-	stats->rmap_items = READ_ONCE(part->rmap_items);
-	stats->stable_node_chains = READ_ONCE(part->stable_node_chains);
-	stats->stable_node_dups = READ_ONCE(part->stable_node_dups);
+	stats->pages_shared = READ_ONCE(tree->pages_shared);
+	stats->pages_sharing = READ_ONCE(tree->pages_sharing);
+	stats->pages_unshared = READ_ONCE(tree->pages_unshared);
+	stats->rmap_items = READ_ONCE(tree->rmap_items);
+	stats->stable_node_chains = READ_ONCE(tree->stable_node_chains);
+	stats->stable_node_dups = READ_ONCE(tree->stable_node_dups);
 
 	/* A member's KSM zero pages are all of its partition (see join) */
 	spin_lock(&part->members_lock);
@@ -959,23 +1070,15 @@ void ksm_partition_get_stats(struct ksm_partition *part,
 static int unmerge_member(struct ksm_member *member)
 {
 	struct mm_struct *mm = member->mm;
-	struct vm_area_struct *vma;
-	int err = 0;
-
-	VMA_ITERATOR(vmi, mm, 0);
+	unsigned long done;
+	int err;
 
 	if (!mmget_not_zero(mm))
-		return 0;	/* exiting: ksm_partition_exit() cleans up */
+		return 0;	/* exiting: __ksm_partition_exit() cleans up */
 	mmap_read_lock(mm);
-	for_each_vma(vmi, vma) {
-		if (!vma->anon_vma)
-			continue;
-		err = unmerge_ksm_pages(vma, vma->vm_start, vma->vm_end, false);
-		if (err)
-			break;
-	}
-	if (!err)
-		member_drop_items(member, 0, TASK_SIZE);
+	err = ksm_unmerge_range(mm, 0, mm->task_size, &done);
+	if (done)
+		member_drop_items(member, 0, done, true);
 	mmap_read_unlock(mm);
 	/* The last reference would exit the member under part->lock */
 	mmput_async(mm);
@@ -985,7 +1088,7 @@ static int unmerge_member(struct ksm_member *member)
 /**
  * ksm_partitions_unmerge_all - unmerge every partition's pages (run=2)
  *
- * Members stay members; later ksm_merge() calls merge again.
+ * Members stay members; ksm_merge() fails while run is 2.
  *
  * Return: 0, or -ERESTARTSYS or -ENOMEM.
  */
@@ -1017,11 +1120,34 @@ int ksm_partitions_unmerge_all(void)
 		spin_lock(&part->members_lock);
 		list_splice_init(&done, &part->members);
 		spin_unlock(&part->members_lock);
+		if (!err)
+			remove_all_stable_nodes(&part->tree);
 		mutex_unlock(&part->lock);
 		if (err)
 			break;
-		free_stable_nodes(part);
 	}
 	mutex_unlock(&ksm_partitions_lock);
 	return err;
+}
+
+/**
+ * ksm_partitions_check_stable_tree - memory went offline: prune the nodes
+ * @start_pfn: first pfn of the range
+ * @end_pfn: end of the range
+ *
+ * As ksm_check_stable_tree() for global KSM. Partitions may keep merging
+ * meanwhile: their own lock suffices.
+ */
+void ksm_partitions_check_stable_tree(unsigned long start_pfn,
+				      unsigned long end_pfn)
+{
+	struct ksm_partition *part;
+
+	mutex_lock(&ksm_partitions_lock);
+	list_for_each_entry(part, &ksm_partitions, all_node) {
+		mutex_lock(&part->lock);
+		ksm_check_stable_tree(&part->tree, start_pfn, end_pfn);
+		mutex_unlock(&part->lock);
+	}
+	mutex_unlock(&ksm_partitions_lock);
 }
