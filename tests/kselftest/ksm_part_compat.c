@@ -32,6 +32,11 @@
 
 #include "kselftest_harness.h"
 
+/* A fixture only for a longer timeout (the harness default is 30 s). */
+FIXTURE(long_run) {};
+FIXTURE_SETUP(long_run) {}
+FIXTURE_TEARDOWN(long_run) {}
+
 #define NITEMS 256			/* distinct pages above 4 GiB */
 #define LOW_ADDR 0x40000000UL		/* the region the compat helper names */
 #define LOW_LEN (64UL << 20)
@@ -180,7 +185,7 @@ static void park_fd(int fd)
 		pause();
 }
 
-TEST(last_mmput_by_compat_task)
+TEST_F_TIMEOUT(long_run, last_mmput_by_compat_task, 600)
 {
 	char why[1024], out[128], addr[32], len[32], secs[16], pidbuf[16];
 	char *argv[] = { "ksm_compat32_helper", "madvise", pidbuf, addr, len, secs, NULL };
@@ -258,7 +263,7 @@ TEST(last_mmput_by_compat_task)
 		       leaked_at);
 }
 
-TEST(run2_written_by_compat_task)
+TEST_F_TIMEOUT(long_run, run2_written_by_compat_task, 120)
 {
 	struct ksm_knobs knobs;
 	char *argv[] = { "ksm_compat32_helper", "write", KSM_SYSFS "run", "2", NULL };

@@ -25,6 +25,11 @@
 
 #include "kselftest_harness.h"
 
+/* A fixture only for a longer timeout (the harness default is 30 s). */
+FIXTURE(long_run) {};
+FIXTURE_SETUP(long_run) {}
+FIXTURE_TEARDOWN(long_run) {}
+
 static bool content_is(const char *p, int c)
 {
 	size_t i;
@@ -57,7 +62,7 @@ struct f3_shm {
 	struct ksm_merge_result res;
 };
 
-TEST(lazyfree_ksm_page_partition)
+TEST_F_TIMEOUT(long_run, lazyfree_ksm_page_partition, 120)
 {
 	struct f3_shm *shm = map_shared(sizeof(*shm));
 	char cg[PATH_MAX], why[256];
@@ -112,7 +117,7 @@ TEST(lazyfree_ksm_page_partition)
 }
 
 /* Global KSM: X and Y merge by ksmd, Y goes, X MADV_FREEs, ksmd merges Z onto it. */
-TEST(lazyfree_ksm_page_ksmd)
+TEST_F_TIMEOUT(long_run, lazyfree_ksm_page_ksmd, 300)
 {
 	struct f3_shm *sx = map_shared(sizeof(*sx)), *sz = map_shared(sizeof(*sz));
 	int tx[2], fx[2], tz[2], fz[2], st;
@@ -229,7 +234,7 @@ static void *write_page(void *arg)
 	return NULL;
 }
 
-TEST(uffd_wp_survives_merge)
+TEST_F_TIMEOUT(long_run, uffd_wp_survives_merge, 60)
 {
 	struct uffdio_api api = { .api = UFFD_API, .features = UFFD_FEATURE_PAGEFAULT_FLAG_WP };
 	struct uffdio_register reg = { 0 };
@@ -292,7 +297,7 @@ TEST(uffd_wp_survives_merge)
 	munmap(buf, ISO_LEN(2));
 }
 
-TEST(soft_dirty_survives_merge)
+TEST_F_TIMEOUT(long_run, soft_dirty_survives_merge, 60)
 {
 	struct ksm_merge_result res;
 	int fd, pm;

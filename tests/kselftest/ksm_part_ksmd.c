@@ -36,6 +36,11 @@
 
 #include "kselftest_harness.h"
 
+/* A fixture only for a longer timeout (the harness default is 30 s). */
+FIXTURE(long_run) {};
+FIXTURE_SETUP(long_run) {}
+FIXTURE_TEARDOWN(long_run) {}
+
 #define MPOL_BIND_ 2
 
 /* ------------------------------------------------------------------ */
@@ -369,7 +374,7 @@ static int stress_round(double secs, int round)
 	return st;
 }
 
-TEST(f2_stress)
+TEST_F_TIMEOUT(long_run, f2_stress, 300)
 {
 	double secs = getenv("KSM_F2_STRESS_SECONDS") ? atof(getenv("KSM_F2_STRESS_SECONDS")) : 30;
 	double end = now_sec() + secs;
@@ -392,7 +397,7 @@ TEST(f2_stress)
 
 #define L1_ROUNDS 200
 
-TEST(teardown_with_nonmember_mapping)
+TEST_F_TIMEOUT(long_run, teardown_with_nonmember_mapping, 600)
 {
 	static const char *const names[] = { "ksm_stable_node" };
 	long base, now = -1, pshared0;
@@ -559,7 +564,7 @@ static pid_t start_holder(struct shm *shm, struct chan *ch, int c)
 	return pid;
 }
 
-TEST(join_unmerges_cow_shared_global_page)
+TEST_F_TIMEOUT(long_run, join_unmerges_cow_shared_global_page, 300)
 {
 	struct shm *st = map_shared(sizeof(*st)), *sm = map_shared(sizeof(*sm));
 	struct ksm_knobs knobs;
@@ -605,7 +610,7 @@ TEST(join_unmerges_cow_shared_global_page)
 	ksm_knobs_restore(&knobs);
 }
 
-TEST(join_unmerges_swapped_global_page)
+TEST_F_TIMEOUT(long_run, join_unmerges_swapped_global_page, 300)
 {
 	struct shm *st = map_shared(sizeof(*st)), *sm = map_shared(sizeof(*sm));
 	struct ksm_knobs knobs;
@@ -660,7 +665,7 @@ TEST(join_unmerges_swapped_global_page)
 /* ------------------------------------------------------------------ */
 /* F2, NUMA: merge_across_nodes=0 must not move a partition node         */
 
-TEST(numa_merge_across_nodes_0)
+TEST_F_TIMEOUT(long_run, numa_merge_across_nodes_0, 600)
 {
 	struct shm *sp = map_shared(sizeof(*sp)), *sg = map_shared(sizeof(*sg));
 	long long shared0, shared1;

@@ -31,6 +31,11 @@
 
 #include "kselftest_harness.h"
 
+/* A fixture only for a longer timeout (the harness default is 30 s). */
+FIXTURE(long_run) {};
+FIXTURE_SETUP(long_run) {}
+FIXTURE_TEARDOWN(long_run) {}
+
 #define MPOL_MF_MOVE_ALL_ (1 << 2)
 #define MPOL_MF_MOVE_ (1 << 1)
 #ifndef MADV_HWPOISON
@@ -247,7 +252,7 @@ TEST_F(forked, child_pages_migrate_after_parent_step)
 
 /* ------------------------------------------------------------------ */
 
-TEST(swapped_merged_page_stays_tracked)
+TEST_F_TIMEOUT(long_run, swapped_merged_page_stays_tracked, 120)
 {
 	struct ksm_merge_result res;
 	struct iovec iov;
@@ -315,7 +320,7 @@ TEST(swapped_merged_page_stays_tracked)
 
 /* ------------------------------------------------------------------ */
 
-TEST(memory_failure_reaches_forked_child)
+TEST_F_TIMEOUT(long_run, memory_failure_reaches_forked_child, 120)
 {
 	struct shm *shm = g_shm = map_shared(sizeof(*shm));
 	int to_p[2], from_p[2], fd, i, cmd;
