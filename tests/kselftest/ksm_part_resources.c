@@ -586,7 +586,15 @@ TEST_F_TIMEOUT(long_run, name_lookup_scales, 900)
 				put_byte(from_h[1], 'b');
 				get_byte(to_h[0]);
 			}
-			snprintf(name, sizeof(name), "kst-l6-%ld", i);
+			/* Digits reversed: names differ in their first byte (cheap strcmp) */
+			{
+				char d[24];
+				int nd = snprintf(d, sizeof(d), "%ld", i), k;
+
+				for (k = 0; k < nd; k++)
+					name[k] = d[nd - 1 - k];
+				snprintf(name + nd, sizeof(name) - nd, "-kst-l6");
+			}
 			if (sys_ksm_open(name, KSM_OPEN_CREATE | KSM_OPEN_EXCL, 0600) < 0) {
 				shm->err = errno;
 				break;
