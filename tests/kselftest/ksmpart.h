@@ -785,7 +785,7 @@ static inline void sleep_ms(long ms)
 /* More /proc/pid/pagemap bits */
 #define PM_SOFT_DIRTY _BITULL(55)
 #define PM_UFFD_WP _BITULL(57)
-#define PM_SWAP _BITULL(62)
+#define PM_SWAP (1ULL << 62)
 
 /*
  * The value of "key:\t<number>" in /proc/PID/fdinfo/FD (pid 0: self), e.g.
