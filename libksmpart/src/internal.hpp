@@ -30,6 +30,9 @@ inline ErrorContext pid_context(pid_t pid) noexcept
 	return c;
 }
 
+/// /sys/kernel/mm/ksm (tests point it elsewhere: sys::set_probe_paths).
+std::string ksm_sysfs_dir();
+
 /// Close an fd preserving errno.
 void close_fd(int fd) noexcept;
 

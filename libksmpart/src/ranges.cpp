@@ -2,6 +2,7 @@
 // Merge ranges from /proc/<pid>/maps.
 #include "ksmpart/ranges.hpp"
 
+#include "backend.hpp"
 #include "internal.hpp"
 #include "ksmpart/pidfd.hpp"
 #include "ksmpart/syscall.hpp"

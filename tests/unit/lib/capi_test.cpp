@@ -59,11 +59,12 @@ TEST(CApi, EnosysWithMessage)
 {
 	fake::Kernel k;
 	k.open_errno = ENOSYS;
+	k.is_ksmpart = false;
 	ksmpart::sys::ScopedBackend s(k);
 	ksmpart_partition *p = nullptr;
 	EXPECT_EQ(ksmpart_available(), -ENOSYS);
 	EXPECT_EQ(ksmpart_open_anonymous(0, &p), -ENOSYS);
-	EXPECT_EQ(last(), "this kernel has no ksmpart system calls (needs a kernel with "
+	EXPECT_EQ(last(), "this kernel has no ksmpart support (needs a kernel with "
 	                  "CONFIG_KSM_PARTITION)");
 	EXPECT_EQ(ksmpart_open("db", KSMPART_CREATE, 0600, &p), -ENOSYS);
 	EXPECT_EQ(p, nullptr);
