@@ -26,6 +26,10 @@ std::string last()
 TEST(CApi, Version)
 {
 	EXPECT_STREQ(ksmpart_version(), "0.1.0");
+	EXPECT_STREQ(ksmpart_version(), KSMPART_VERSION_STRING);
+	EXPECT_TRUE(KSMPART_CHECK_VERSION(0, 1));
+	EXPECT_FALSE(KSMPART_CHECK_VERSION(0, 2));
+	EXPECT_FALSE(KSMPART_CHECK_VERSION(1, 0));
 }
 
 TEST(CApi, NullArgumentsAreEinval)

@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* libksmpart version at build time (generated from version.h.in). The
- * version of the library actually loaded is ksmpart_version(). */
+/* libksmpart version of these headers (CMakeLists.txt checks it against the
+ * project version). The version of the library loaded is ksmpart_version(). */
 #ifndef KSMPART_VERSION_H
 #define KSMPART_VERSION_H
 
-#define KSMPART_VERSION_MAJOR @PROJECT_VERSION_MAJOR@
-#define KSMPART_VERSION_MINOR @PROJECT_VERSION_MINOR@
-#define KSMPART_VERSION_PATCH @PROJECT_VERSION_PATCH@
-#define KSMPART_VERSION_STRING "@PROJECT_VERSION@"
+#define KSMPART_VERSION_MAJOR 0
+#define KSMPART_VERSION_MINOR 1
+#define KSMPART_VERSION_PATCH 0
+#define KSMPART_VERSION_STRING "0.1.0"
 /* True if the headers are at least version MAJOR.MINOR. */
 #define KSMPART_CHECK_VERSION(major, minor)                                     \
 	(KSMPART_VERSION_MAJOR > (major) ||                                      \
