@@ -554,17 +554,17 @@ json Daemon::adopt(const json &req)
 		return {{"error",
 		         "adopt needs {\"annotation\": NAME, \"pid\": PID or \"cgroup\": PATH}"}};
 	std::string ann = req["annotation"];
-	std::string cg = req.value("cgroup", "");
-	if (cg.empty() && req.contains("pid") && req["pid"].is_number_integer())
-		cg = cgroup_of(req["pid"].get<pid_t>());
-	if (cg.empty() || cg == "/")
-		return {{"error", "cannot tell the container's cgroup"}};
 	bool declared = false;
 	for (const auto &r : cfg_.rules)
 		declared |= r.kind == Rule::Kind::annotation && r.pattern == ann;
 	if (!declared && !cfg_.oci_create)
 		return {{"error", "no rule places annotation '" + ann +
 		                      "' and [oci] create is off: the policy does not allow it"}};
+	std::string cg = req.value("cgroup", "");
+	if (cg.empty() && req.contains("pid") && req["pid"].is_number_integer())
+		cg = cgroup_of(req["pid"].get<pid_t>());
+	if (cg.empty() || cg == "/")
+		return {{"error", "cannot tell the container's cgroup"}};
 	oci_[cg] = ann;
 	log(Level::info, "OCI container " + req.value("id", std::string("?")) + " (cgroup " + cg +
 	                     ") has annotation '" + ann + "'");
