@@ -54,6 +54,14 @@ _ksmpart_tool()
 		_filedir pid
 		return
 		;;
+	--ipc-ns)
+		_filedir
+		return
+		;;
+	--target)
+		_pids
+		return
+		;;
 	--unit)
 		mapfile -t COMPREPLY < <(cd /sys/fs/cgroup 2>/dev/null &&
 			find . -type d \( -name '*.service' -o -name '*.scope' -o -name '*.slice' \) \
@@ -93,9 +101,12 @@ _ksmpart_tool()
 	local create="--mode --zero-pages --excl"
 	local output="--output --noheadings --raw --bytes"
 	case $sub in
+	create | open | hold | merge | unmerge | leave | stats | watch | release) opts+=" --ipc-ns --target" ;;
+	esac
+	case $sub in
 	create) opts+=" $create --hold --pidfile" ;;
 	open) opts+=" --hold --pidfile" ;;
-	hold) opts="--help --create $create" ;;
+	hold) opts="--help --ipc-ns --target --create $create" ;;
 	merge) opts+=" $targets $select --create $create $output" ;;
 	unmerge) opts+=" $targets $select" ;;
 	leave) opts+=" $targets --all" ;;
@@ -118,7 +129,7 @@ _ksmpart_tool()
 	for ((i = i + 1; i < cword; i++)); do
 		case ${words[i]} in
 		--cgroup | --unit | --range | --region | --mode | --pidfile | --interval | --count | \
-			--id | --format | --socket | -o | --output) ((i++)) ;;
+			--id | --format | --socket | -o | --output | --ipc-ns | --target) ((i++)) ;;
 		-*) ;;
 		*) ((npos++)) ;;
 		esac

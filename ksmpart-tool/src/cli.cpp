@@ -158,6 +158,15 @@ CLI::Validator pid_validator()
 void add_name(CLI::App *sub, Options &o, const std::string &desc)
 {
 	sub->add_option("NAME", o.name, desc)->required()->check(name_validator())->type_name("");
+	// Names are per IPC namespace: say which one.
+	auto *ns = sub->add_option("--ipc-ns", o.ipc_ns,
+	                           "find NAME in this IPC namespace (e.g. /proc/PID/ns/ipc, or a "
+	                           "bind mount of it); needs CAP_SYS_ADMIN over it")
+	               ->type_name("PATH");
+	sub->add_option("--target", o.target, "find NAME in the IPC namespace of process PID")
+	    ->check(pid_validator())
+	    ->type_name("PID")
+	    ->excludes(ns);
 }
 
 void add_cgroups(CLI::App *sub, Options &o)
@@ -524,6 +533,8 @@ ParseOutcome parse_command_line(int argc, const char *const *argv, Options &o)
 	}
 	if (o.cmd == Command::daemon && o.daemon_what.empty())
 		o.daemon_what = "status";
+	if (o.target > 0)
+		o.ipc_ns = "/proc/" + std::to_string(o.target) + "/ns/ipc";
 	return r;
 }
 

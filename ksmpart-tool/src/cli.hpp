@@ -76,6 +76,10 @@ struct Options {
 	unsigned count = 0; ///< stop after this many rounds; 0: until a signal
 
 	std::string format = "text"; ///< stats --format: text, json, prometheus
+	/// --ipc-ns PATH / --target PID: act in that IPC namespace, where
+	/// partition names live (e.g. a pod's).
+	std::string ipc_ns;
+	pid_t target = 0;
 	OutputOptions output;
 
 	// Test hooks (hidden options).

@@ -20,6 +20,9 @@
 #include <ostream>
 #include <set>
 
+#include <cstring>
+#include <fcntl.h>
+#include <sched.h>
 #include <unistd.h>
 
 namespace ksmtool {
@@ -954,6 +957,27 @@ json stats_json(const std::string &name, const ksmpart::Stats &s)
 int run(const Options &o, std::ostream &out, std::ostream &err)
 {
 	set_json_errors(o.output.json ? &out : nullptr);
+	if (!o.ipc_ns.empty()) {
+		// Partition names live in an IPC namespace; enter the one asked for
+		// before any name is looked up (a holder started from here stays in it).
+		int fd = ::open(o.ipc_ns.c_str(), O_RDONLY | O_CLOEXEC);
+		if (fd < 0 || ::setns(fd, CLONE_NEWIPC) < 0) {
+			int e = errno;
+			if (fd >= 0)
+				::close(fd);
+			std::string what = "cannot enter the IPC namespace " + o.ipc_ns + ": ";
+			if (e == ENOENT || e == ESRCH)
+				return fail(err, Exit::not_found, what + "no such process or file");
+			if (e == EPERM)
+				return fail(
+				    err, Exit::permission,
+				    what + "needs CAP_SYS_ADMIN in the namespace's user namespace");
+			if (e == EINVAL)
+				return fail(err, Exit::usage, what + "not an IPC namespace");
+			return fail(err, Exit::failure, what + std::strerror(e));
+		}
+		::close(fd);
+	}
 	switch (o.cmd) {
 	case Command::create:
 	case Command::open:

@@ -318,6 +318,14 @@ TEST(Cli, MembersWhichLeaveAllHoldUnit)
 	ASSERT_FALSE(u.r.exit_code) << u.r.err;
 	EXPECT_EQ(u.o.units, (std::vector<std::string>{"web.service", "batch.slice"}));
 
+	auto t = parse({"merge", "db", "5", "--target", "42"});
+	ASSERT_FALSE(t.r.exit_code) << t.r.err;
+	EXPECT_EQ(t.o.ipc_ns, "/proc/42/ns/ipc");
+	auto n = parse({"stats", "db", "--ipc-ns", "/run/netns/x"});
+	ASSERT_FALSE(n.r.exit_code) << n.r.err;
+	EXPECT_EQ(n.o.ipc_ns, "/run/netns/x");
+	expect_usage({"stats", "db", "--ipc-ns", "/x", "--target", "1"}, "excludes");
+
 	auto d = parse({"daemon"});
 	ASSERT_FALSE(d.r.exit_code) << d.r.err;
 	EXPECT_EQ(d.o.daemon_what, "status");

@@ -179,6 +179,20 @@ TEST_F(Commands, KernelWithoutStatisticsIsExit3)
 	}
 }
 
+TEST_F(Commands, IpcNamespaceErrors)
+{
+	auto none = run_cmd({"stats", "db", "--ipc-ns", "/nonexistent/ns/ipc"});
+	EXPECT_EQ(none.rc, 5) << none.err;
+	EXPECT_NE(none.err.find("cannot enter the IPC namespace"), std::string::npos) << none.err;
+	auto notns = run_cmd({"stats", "db", "--ipc-ns", "/proc/self/ns/uts"});
+	EXPECT_EQ(notns.rc, 2) << notns.err; // EINVAL: a namespace of another type
+	// Our own namespace is fine (as root: CAP_SYS_ADMIN).
+	if (geteuid() == 0) {
+		auto self = run_cmd({"stats", "db", "--ipc-ns", "/proc/self/ns/ipc"});
+		EXPECT_EQ(self.rc, 0) << self.err;
+	}
+}
+
 TEST_F(Commands, ZeroPagesRejectedIsExit3)
 {
 	k.open_errno = EINVAL;
