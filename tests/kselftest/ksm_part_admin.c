@@ -75,6 +75,8 @@ TEST(create_never_joins_another_users_partition)
 	if (!a) {
 		int fd, fd2;
 
+		close(to_a[1]);
+		close(from_a[0]);
 		CHILD_CHECK(drop_privileges(1000, 1000) == 0);
 		fd = sys_ksm_open(name, KSM_OPEN_CREATE, 0666);
 		CHILD_CHECK(fd >= 0);
@@ -97,6 +99,7 @@ TEST(create_never_joins_another_users_partition)
 	if (!b) {
 		int fd;
 
+		close(to_a[1]);
 		CHILD_CHECK(drop_privileges(1001, 1001) == 0);
 		fd = sys_ksm_open(name, KSM_OPEN_CREATE, 0600);
 		shm->ret[0] = fd;
@@ -239,6 +242,8 @@ TEST(max_page_sharing_settable_while_users_merge)
 		char *buf;
 		int fd;
 
+		close(to[1]);
+		close(from[0]);
 		CHILD_CHECK(drop_privileges(NOBODY, NOBODY) == 0);
 		buf = map_anon(2);
 		CHILD_CHECK(buf);

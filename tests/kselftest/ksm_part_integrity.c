@@ -144,6 +144,8 @@ TEST_F_TIMEOUT(long_run, lazyfree_ksm_page_ksmd, 300)
 	if (!x) {
 		char *p;
 
+		close(tx[1]);
+		close(fx[0]);
 		CHILD_CHECK(test_cgroup_enter(cg, 0) == 0);
 		p = map_isolated(1);
 		CHILD_CHECK(p);

@@ -695,6 +695,8 @@ TEST_F_TIMEOUT(long_run, numa_merge_across_nodes_0, 600)
 		/* P: pages on node 1, a child C with global KSM, then merge */
 		pid_t c;
 
+		close(gsync[1]);
+		close(sync[0]);
 		buf = map_isolated(F2_PAGES);
 		CHILD_CHECK(buf);
 		for (i = 0; i < F2_PAGES; i++) {

@@ -579,6 +579,8 @@ TEST_F_TIMEOUT(long_run, name_lookup_scales, 900)
 		char name[64];
 		long i;
 
+		close(to_h[1]);
+		close(from_h[0]);
 		CHILD_CHECK(unshare(CLONE_NEWIPC) == 0);
 		CHILD_CHECK(setrlimit(RLIMIT_NOFILE, &rl) == 0);
 		for (i = 0; i < n; i++) {

@@ -177,6 +177,8 @@ FIXTURE_SETUP(forked)
 		char *buf = map_isolated(NPG);
 		int i, cmd;
 
+		close(self->to_p[1]);
+		close(self->from_p[0]);
 		CHILD_CHECK(buf);
 		for (i = 0; i < NPG; i++)
 			memset(ISO(buf, i), 0x33, psize());
