@@ -40,10 +40,18 @@ static bool content_is(const char *p, int c)
 	return true;
 }
 
+/* pglazyfreed of the cgroup (memory.stat), else of the system; -1 if neither has it. */
+static long long lazyfreed(const char *cg)
+{
+	long long v = cgroup_stat(cg, "memory.stat", "pglazyfreed");
+
+	return v >= 0 ? v : vmstat_counter("pglazyfreed");
+}
+
 /* Reclaim the cgroup until pglazyfreed moves (or 20 rounds); returns its increase. */
 static long long reclaim_cgroup(const char *cg)
 {
-	long long lazy0 = vmstat_counter("pglazyfreed"), lazy = lazy0;
+	long long lazy0 = lazyfreed(cg), lazy = lazy0;
 	char file[PATH_MAX + 64];
 	int i;
 
@@ -51,9 +59,9 @@ static long long reclaim_cgroup(const char *cg)
 	for (i = 0; i < 20 && lazy == lazy0; i++) {
 		write_string_path(file, "256M");
 		sleep_ms(50);
-		lazy = vmstat_counter("pglazyfreed");
+		lazy = lazyfreed(cg);
 	}
-	return lazy - lazy0;
+	return lazy0 < 0 ? -1 : lazy - lazy0;
 }
 
 struct f3_shm {
