@@ -25,9 +25,10 @@
  * L5 (lru_drain_rate_limited): 1000 ksm_merge calls each failing on a page a
  * pipe holds (vmsplice) may fan out the system-wide LRU drain
  * (workqueue_queue_work of lru_add_drain_per_cpu) at most 20 times. The
- * drain only queues work for CPUs with pending LRU batches: each call first
- * merges a fresh pair whose page got PG_referenced from process_vm_readv,
- * so the merge's mark_page_accessed() fills this CPU's activate batch.
+ * drain only queues work for CPUs with pending LRU batches, and the call
+ * drains this CPU's own first: so a process faulting pages in runs beside
+ * (on this CPU, too), and each call first goes through 256 pages (pauses at
+ * cond_resched() let it fill the batches) before the held page fails.
  *
  * L6 (name_lookup_scales, create_on_existing_allocates_nothing): with 50000
  * names in another IPC namespace, looking up a fresh name must cost at most
@@ -419,6 +420,7 @@ TEST_F_TIMEOUT(long_run, crafted_checksum_collisions, 900)
 /* L5: the system-wide LRU drain                                       */
 
 #define L5_CALLS 1000
+#define L5_LEAD 256
 
 static int tr_write(const char *dir, const char *file, const char *s)
 {
@@ -466,12 +468,13 @@ static long trace_count(const char *dir, const char *needle)
 
 TEST_F_TIMEOUT(long_run, lru_drain_rate_limited, 300)
 {
-	char dir[PATH_MAX], why[256], *pairs, *d, rbuf[16];
+	char dir[PATH_MAX], why[256], *pairs, *d, *lead, rbuf[16];
 	struct ksm_merge_result res;
 	int fd, pipefd[2], i, merged = 0, failed = 0;
-	struct iovec iov[2], liov, riov;
+	struct iovec iov[3], liov, riov;
 	long drains, events;
 	double t0, secs;
+	pid_t faulter;
 
 	if (trace_instance(dir, sizeof(dir), "kst-l5", why, sizeof(why)))
 		SKIP(return, "%s", why);
@@ -494,6 +497,25 @@ TEST_F_TIMEOUT(long_run, lru_drain_rate_limited, 300)
 	ASSERT_EQ(psize(), vmsplice(pipefd[1], iov, 1, 0));
 	for (i = 0; i < 2 * L5_CALLS; i++)
 		fill_page(pairs + i * psize(), 0x150000 + i / 2);
+	lead = map_anon(L5_LEAD);
+	ASSERT_NE(NULL, lead);
+	for (i = 0; i < L5_LEAD; i++)
+		fill_page(lead + i * psize(), 0x160000 + i);
+	faulter = fork();
+	ASSERT_LE(0, faulter);
+	if (!faulter) {
+		/* Keeps this CPU's LRU batches busy: fault pages in, unmap, again */
+		for (;;) {
+			char *p = mmap(NULL, 64 * psize(), PROT_READ | PROT_WRITE,
+				       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+			if (p == MAP_FAILED)
+				_exit(1);
+			for (i = 0; i < 64; i++)
+				p[i * psize()] = 1;
+			munmap(p, 64 * psize());
+		}
+	}
 
 	ASSERT_EQ(0, tr_write(dir, "trace", ""));
 	ASSERT_EQ(0, tr_write(dir, "events/workqueue/workqueue_queue_work/enable", "1"));
@@ -507,17 +529,22 @@ TEST_F_TIMEOUT(long_run, lru_drain_rate_limited, 300)
 		riov.iov_base = a + psize();
 		riov.iov_len = sizeof(rbuf);
 		process_vm_readv(getpid(), &liov, 1, &riov, 1, 0);
-		iov[0].iov_base = a;
-		iov[0].iov_len = 2 * psize();
-		iov[1].iov_base = d + psize();
-		iov[1].iov_len = psize();
+		iov[0].iov_base = lead;
+		iov[0].iov_len = L5_LEAD * psize();
+		iov[1].iov_base = a;
+		iov[1].iov_len = 2 * psize();
+		iov[2].iov_base = d + psize();
+		iov[2].iov_len = psize();
 		res_init(&res);
-		ASSERT_LE(0, sys_ksm_merge(fd, KSM_PIDFD_SELF, iov, 2, &res, 0));
+		if (sys_ksm_merge(fd, KSM_PIDFD_SELF, iov, 3, &res, 0) < 0)
+			break;
 		merged += res.pages_merged;
 		failed += res.pages_failed;
 	}
 	secs = now_sec() - t0;
 	tr_write(dir, "events/workqueue/workqueue_queue_work/enable", "0");
+	kill(faulter, SIGKILL);
+	waitpid(faulter, NULL, 0);
 	drains = trace_count(dir, "lru_add_drain_per_cpu");
 	events = trace_count(dir, NULL);
 	TH_LOG("%d ksm_merge calls in %.2f s (%d pages merged, %d failed on the held page): %ld LRU drain work items queued (%ld workqueue events)",
