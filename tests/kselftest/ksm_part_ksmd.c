@@ -352,7 +352,8 @@ static int stress_round(double secs, int round)
 		unmerge_range(fd, KSM_PIDFD_SELF, buf, len);
 		shm->stop = 1;
 		sleep_ms(50);
-		ksmd_full_scans_wait(2, 60);
+		if (!ksmd_full_scans_wait(2, 60))
+			fprintf(stderr, "# round %d: ksmd made no 2 full scans in 60 s\n", round);
 		sh = part_fdinfo(0, fd, "ksm_pages_shared");
 		sg = part_fdinfo(0, fd, "ksm_pages_sharing");
 		ri = part_fdinfo(0, fd, "ksm_rmap_items");
@@ -367,6 +368,8 @@ static int stress_round(double secs, int round)
 		if (!WIFEXITED(st) || WEXITSTATUS(st))
 			_exit(11);
 		close(fd);
+		fprintf(stderr, "# round %d: %ld merge/unmerge iterations, counters back to 0\n", round,
+			shm->iterations);
 		_exit(0);
 	}
 	st = wait_status(p);
