@@ -313,7 +313,9 @@ void Daemon::scan()
 	for (auto &v : rule_pids_)
 		v.clear();
 	const pid_t self = getpid();
+	std::size_t seen = 0, matched = 0, placed = 0;
 	for (pid_t pid : all_pids(opts_.proc)) {
+		seen++;
 		if (pid == self)
 			continue;
 		std::string cg = cgroup_of(pid);
@@ -323,6 +325,7 @@ void Daemon::scan()
 		int rule = match(cg, name);
 		if (rule == -1)
 			continue;
+		matched++;
 		Held *h = nullptr;
 		if (rule == -2) {
 			PartitionSpec spec;
@@ -353,8 +356,11 @@ void Daemon::scan()
 				        "; leaving it there");
 			continue;
 		}
-		merge_one(*h, pid, true, rule >= 0 ? "rule" : "oci");
+		placed += merge_one(*h, pid, true, rule >= 0 ? "rule" : "oci");
 	}
+	log(Level::debug, "scan: " + std::to_string(seen) + " processes, " +
+	                      std::to_string(matched) + " matched a rule, " +
+	                      std::to_string(placed) + " placed");
 }
 
 void Daemon::merge_round(const char *trigger)
@@ -709,7 +715,10 @@ int Daemon::run()
 		return "STATUS=" + std::to_string(held_.size()) + " partitions, " +
 		       std::to_string(members) + " members";
 	};
-	notify("READY=1\n" + ready_status());
+	// STATUS= only when it changes: a notify socket whose reader lags
+	// must not be flooded (a full datagram queue would block us).
+	std::string last_status = ready_status();
+	notify("READY=1\n" + last_status);
 	log(Level::notice, "started: " + cfg_.path + ", " + std::to_string(held_.size()) +
 	                       " partitions, " + std::to_string(cfg_.rules.size()) + " rules");
 	write_textfile();
@@ -793,7 +802,10 @@ int Daemon::run()
 		}
 		if (changed) {
 			write_textfile();
-			notify(ready_status());
+			if (auto st = ready_status(); st != last_status) {
+				last_status = st;
+				notify(st);
+			}
 		}
 	}
 }

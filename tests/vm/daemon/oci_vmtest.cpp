@@ -29,6 +29,7 @@ public:
 	    : id_(id), bundle_(dir + "/" + id)
 	{
 		fs::create_directories(bundle_ + "/rootfs/proc");
+		fs::create_directories(bundle_ + "/rootfs/dev");
 		fs::copy_file(OCI_TENANT, bundle_ + "/rootfs/tenant",
 		              fs::copy_options::overwrite_existing);
 		json hook = {{"path", OCI_HOOK}, {"args", hook_args}};

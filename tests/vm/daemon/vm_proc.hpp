@@ -270,7 +270,12 @@ public:
 
 	void start()
 	{
+		// What an earlier run said does not count for this one.
 		messages_.clear();
+		pollfd p{notify_fd_, POLLIN, 0};
+		char buf[4096];
+		while (poll(&p, 1, 0) > 0 && recv(notify_fd_, buf, sizeof(buf), 0) > 0) {
+		}
 		pid_ = fork();
 		if (pid_ == 0) {
 			setenv("NOTIFY_SOCKET", notify_path_.c_str(), 1);
