@@ -639,7 +639,7 @@ TEST_F_TIMEOUT(long_run, name_lookup_scales, 900)
 				break;
 			}
 			shm->created = i + 1;
-			if (now_sec() - t0 > 600)
+			if (now_sec() - t0 > 300)
 				break;
 		}
 		put_byte(from_h[1], 'c');
