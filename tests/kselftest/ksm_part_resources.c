@@ -24,7 +24,9 @@
  *
  * L5 (lru_drain_rate_limited): 1000 ksm_merge calls each failing on a page a
  * pipe holds (vmsplice) may fan out the system-wide LRU drain
- * (workqueue_queue_work of lru_add_drain_per_cpu) at most 20 times. The
+ * (workqueue_queue_work of lru_add_drain_per_cpu) at most 20 times, plus
+ * one per second they took (a time-based rate limit; on one vCPU the calls
+ * cannot be fast, see below: the faulter takes half the CPU). The
  * drain only queues work for CPUs with pending LRU batches, and the call
  * drains this CPU's own first: so a process faulting pages in runs beside
  * (on this CPU, too), and each call first goes through 256 pages (pauses at
@@ -564,7 +566,7 @@ TEST_F_TIMEOUT(long_run, lru_drain_rate_limited, 300)
 	close(fd);
 	rmdir(dir);
 	EXPECT_LE(L5_CALLS, failed);
-	EXPECT_LE(drains, 20) TH_LOG("L5: a system-wide LRU drain per ksm_merge call");
+	EXPECT_LE(drains, 20 + (long)secs) TH_LOG("L5: a system-wide LRU drain per ksm_merge call");
 }
 
 /* ------------------------------------------------------------------ */
