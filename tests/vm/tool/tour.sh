@@ -4,9 +4,9 @@
 # two are merged into partition 'tour', the third stays out.
 set -euo pipefail
 start() {
-	python3 -c 'import os, sys, time
-data = bytearray(os.urandom(0)) + bytes(range(256)) * (32 * 4096)
-print(os.getpid(), flush=True)
+	# The same pseudo-random 32 MiB in each (seeded), distinct page by page.
+	python3 -c 'import random, time
+data = random.Random(42).randbytes(32 << 20)
 time.sleep(3600)' &
 }
 pids=()
@@ -14,7 +14,7 @@ for _ in 1 2 3; do
 	start
 	pids+=($!)
 done
-sleep 2
+sleep 5
 echo "started ${pids[*]} (each with the same 32 MiB)"
 echo "+ ksmpart-tool merge --create tour ${pids[0]} ${pids[1]}"
 ksmpart-tool merge --create tour "${pids[0]}" "${pids[1]}"
