@@ -39,8 +39,9 @@ help:
 ## make checkpatch      checkpatch --strict on kernel/patches/ and our new kernel files
 ## make kernel-release  build the release kernel (make kernel-debug: the debug one)
 ## make user            libksmpart, ksmpart-tool and their tests (CMake)
-## make install         install the library, headers, pkg-config/CMake files, tool and man pages
-##                      (PREFIX=/usr/local, DESTDIR= for staging)
+## make install         install the library, headers, pkg-config/CMake files, tool, daemon,
+##                      OCI hook, systemd units and man pages (PREFIX=/usr/local, DESTDIR=)
+## make uninstall       remove what the last make install wrote
 ## make clean           remove build/ (the ccache in ~/.cache/ksmpart stays)
 ## make docs-check     docs build without warnings (reST, links, SVG, man pages)
 ## make stress         the stress test on the debug kernel (STRESS_SECONDS=600)
@@ -91,13 +92,20 @@ $(BUILD)/tests/fuzz/%: tests/fuzz/%.c $(wildcard tests/kselftest/*.h) $(HEADERS)
 	@mkdir -p $(@D)
 	$(CC) -O2 -g -Wall -Wextra -Werror -isystem $(HEADERS) -Itests/kselftest -o $@ $< -lpthread
 
+# Warnings are errors here (and so in CI); a distribution's own build
+# (cmake -DCMAKE_BUILD_TYPE=Release) does not get -Werror unless it asks.
 user:
-	@cmake -S . -B $(BUILD)/user -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake -S . -B $(BUILD)/user -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKSMPART_WERROR=ON >/dev/null
 	@cmake --build $(BUILD)/user -j$$(nproc)
 
 PREFIX ?= /usr/local
 install: user
 	@DESTDIR=$(DESTDIR) cmake --install $(BUILD)/user --prefix $(PREFIX)
+
+# Removes what the last 'make install' wrote (build/user/install_manifest.txt).
+.PHONY: uninstall
+uninstall:
+	@cmake --build $(BUILD)/user --target uninstall
 
 demo: kernel-release user $(BUILD)/demo/synth-tenant
 	tests/vm/run --release --timeout 600 -- $(CURDIR)/demo/demo.sh $(BUILD)
@@ -109,7 +117,7 @@ $(BUILD)/demo/synth-tenant: demo/synth-tenant.c
 check: deps kernel-debug user selftests kselftests
 	@tests/check/check.sh
 
-shell: kernel-$(VM_FLAVOUR)
+shell: kernel-$(VM_FLAVOUR) user
 	tests/vm/run --$(VM_FLAVOUR) --shell
 
 shell-debug:

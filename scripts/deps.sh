@@ -6,7 +6,7 @@ set -euo pipefail
 declare -A group=(
 	[kernel]="build-essential bc bison flex libelf-dev libssl-dev cpio xz-utils kmod ccache git python3 rsync libnuma-dev"
 	[vm]="qemu-system-x86 busybox-static cpio gzip"
-	[user]="build-essential cmake pkg-config libgtest-dev libgmock-dev libcli11-dev libcap-dev gcc-multilib python3 man-db groff-base bash-completion"
+	[user]="build-essential cmake pkg-config libgtest-dev libgmock-dev libcli11-dev libcap-dev gcc-multilib libsmartcols-dev nlohmann-json3-dev libtomlplusplus-dev libsystemd-dev python3 man-db groff-base bash-completion systemd prometheus crun"
 	[bench]="libxxhash-dev python3-matplotlib"
 	[docs]="python3-docutils python3-ply librsvg2-bin"
 )

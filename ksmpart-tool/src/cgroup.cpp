@@ -11,13 +11,100 @@ namespace ksmtool {
 
 namespace fs = std::filesystem;
 
+std::string cgroup2_mount(const std::string &mountinfo)
+{
+	std::string text;
+	std::error_code ec;
+	if (!read_file(mountinfo, text, ec))
+		return cgroup2_root;
+	std::istringstream in(text);
+	std::string line;
+	while (std::getline(in, line)) {
+		// id parent maj:min root mountpoint options [optional...] - type source super
+		auto dash = line.find(" - ");
+		if (dash == line.npos)
+			continue;
+		std::istringstream rest(line.substr(dash + 3));
+		std::string type;
+		rest >> type;
+		if (type != "cgroup2")
+			continue;
+		std::istringstream f(line);
+		std::string id, parent, dev, root, mountpoint;
+		f >> id >> parent >> dev >> root >> mountpoint;
+		if (!mountpoint.empty())
+			return mountpoint;
+	}
+	return cgroup2_root;
+}
+
 fs::path resolve_cgroup(const std::string &arg, const fs::path &root)
 {
-	fs::path p(arg);
+	std::string a = arg;
+	if (a.starts_with("0::"))
+		a.erase(0, 3);
+	fs::path p(a);
+	auto rel = p.lexically_relative(root);
+	if (p.is_absolute() && !rel.empty() && *rel.begin() != "..")
+		return p.lexically_normal();
+	auto out = (root / p.relative_path()).lexically_normal();
+	// "a/." normalises to "a/": no trailing separator.
+	if (!out.has_filename() && out.has_parent_path() && out != out.root_path())
+		out = out.parent_path();
+	return out;
+}
+
+std::vector<fs::path> unit_cgroups(const std::string &unit, const fs::path &root,
+                                   std::error_code &ec)
+{
+	ec.clear();
+	std::string name = unit;
+	static const char *const suffixes[] = {".service", ".scope", ".slice",
+	                                       ".socket",  ".mount", ".swap"};
+	bool has_suffix = false;
+	for (const char *s : suffixes)
+		has_suffix |= name.ends_with(s);
+	if (!has_suffix)
+		name += ".service";
+	std::vector<fs::path> found;
+	std::error_code wec;
+	fs::recursive_directory_iterator it(root, fs::directory_options::none, wec), end;
+	if (wec) {
+		ec = wec;
+		return {};
+	}
+	for (; it != end; it.increment(wec)) {
+		if (wec) {
+			// A cgroup removed during the walk: skip it.
+			wec.clear();
+			continue;
+		}
+		std::error_code dec;
+		if (!it->is_directory(dec) || it->is_symlink(dec))
+			continue;
+		if (it->path().filename() == name) {
+			found.push_back(it->path());
+			it.disable_recursion_pending(); // sub-cgroups belong to it
+		}
+	}
+	if (found.empty())
+		ec = std::error_code(ENOENT, std::generic_category());
+	std::sort(found.begin(), found.end());
+	return found;
+}
+
+std::string cgroup_of(pid_t pid, const std::string &proc)
+{
+	std::string text;
 	std::error_code ec;
-	if (p.is_absolute() || fs::exists(p, ec))
-		return p;
-	return root / p;
+	if (!read_file(proc + "/" + std::to_string(pid) + "/cgroup", text, ec))
+		return {};
+	std::istringstream in(text);
+	std::string line;
+	while (std::getline(in, line))
+		if (line.starts_with("0::"))
+			return line.substr(3);
+	return {};
 }
 
 bool parse_cgroup_procs(const std::string &text, std::vector<pid_t> &pids)

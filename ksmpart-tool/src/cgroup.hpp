@@ -11,14 +11,31 @@
 
 namespace ksmtool {
 
-/// Where cgroup2 is normally mounted; relative --cgroup paths may be under it.
+/// Where cgroup2 is normally mounted.
 inline constexpr const char *cgroup2_root = "/sys/fs/cgroup";
 
-/// The directory meant by a --cgroup argument: the path itself if it
-/// exists, else a relative path is taken below `root` (as in
-/// /proc/PID/cgroup, "system.slice/x.service").
+/// The mount point of the cgroup2 hierarchy from a mountinfo file
+/// (/proc/self/mountinfo); cgroup2_root if none is listed.
+std::string cgroup2_mount(const std::string &mountinfo = "/proc/self/mountinfo");
+
+/// The directory meant by a --cgroup argument, as /proc/PID/cgroup and
+/// systemd print cgroups: "/system.slice/x.service" (or "0::/..." pasted
+/// whole) is below the cgroup2 mount `root`; so is a relative path; a path
+/// already below `root` is taken as it is. Never relative to the cwd.
 std::filesystem::path resolve_cgroup(const std::string &arg,
                                      const std::filesystem::path &root = cgroup2_root);
+
+/// The cgroups of a systemd unit or slice: the directories named `unit`
+/// (".service" appended if it has no unit suffix) anywhere below `root`,
+/// as systemd places them (user units under user@UID.service too). ENOENT
+/// if none; every match is returned (several for a user unit of several
+/// users: the caller decides).
+std::vector<std::filesystem::path>
+unit_cgroups(const std::string &unit, const std::filesystem::path &root, std::error_code &ec);
+
+/// The cgroup v2 path of `pid` relative to the cgroup2 mount ("/a/b"), from
+/// /proc/PID/cgroup's "0::" line; empty if unknown.
+std::string cgroup_of(pid_t pid, const std::string &proc = "/proc");
 
 /// Every pid in `dir`/cgroup.procs and in the cgroup.procs of every cgroup
 /// below it, sorted, without duplicates. Child cgroups removed during the

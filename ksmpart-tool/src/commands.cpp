@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
+// create, open, hold, release, merge, unmerge, leave, stats, watch.
 #include "commands.hpp"
 #include "cgroup.hpp"
 #include "holder.hpp"
-#include "json.hpp"
+#include "metrics.hpp"
 #include "range_arg.hpp"
-#include "sysfs.hpp"
-#include "table.hpp"
 #include "util.hpp"
 
 #include <ksmpart/ksmpart.hpp>
+#include <ksmpart/system.hpp>
 
 #include <algorithm>
 #include <cerrno>
@@ -20,11 +20,16 @@
 #include <ostream>
 #include <set>
 
+#include <cstring>
+#include <fcntl.h>
+#include <sched.h>
 #include <unistd.h>
 
 namespace ksmtool {
 
 namespace {
+
+std::ostream *json_errors = nullptr;
 
 std::size_t page_size()
 {
@@ -38,12 +43,40 @@ std::string octal_mode(unsigned mode)
 	return buf;
 }
 
-/// Print "ksmpart-tool: MSG" and, if any, a hint line; return the code.
-int fail(std::ostream &err, Exit code, const std::string &msg, const std::string &hint_text = {})
+std::string now_text()
+{
+	char buf[32];
+	std::time_t t = std::time(nullptr);
+	std::tm tm{};
+	localtime_r(&t, &tm);
+	std::strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", &tm);
+	return buf;
+}
+
+std::uint64_t bytes_saved(const ksmpart::MergeCounters &c, std::size_t ps)
+{
+	return (c.pages_merged + c.zero_pages_merged) * ps;
+}
+
+} // namespace
+
+void set_json_errors(std::ostream *out)
+{
+	json_errors = out;
+}
+
+int fail(std::ostream &err, Exit code, const std::string &msg, const std::string &hint_text)
 {
 	err << "ksmpart-tool: " << msg << "\n";
 	if (!hint_text.empty())
 		err << "ksmpart-tool: hint: " << hint_text << "\n";
+	if (json_errors) {
+		json j;
+		j["error"] = {{"message", msg}, {"exit_code", ksmtool::code(code)}};
+		if (!hint_text.empty())
+			j["error"]["hint"] = hint_text;
+		*json_errors << dump(j, true) << "\n";
+	}
 	return ksmtool::code(code);
 }
 
@@ -52,36 +85,58 @@ int fail(std::ostream &err, Op op, const ksmpart::Error &e)
 	return fail(err, exit_for(op, e.code()), e.message(), hint(op, e.code()));
 }
 
-std::uint64_t bytes_saved(const ksmpart::MergeCounters &c, std::size_t ps)
+ksmpart::Result<std::uint64_t> partition_id_by_name(const std::string &name,
+                                                    const std::string &table_path)
 {
-	return (c.pages_merged + c.zero_pages_merged) * ps;
+	auto p = ksmpart::Partition::open(name);
+	if (p) {
+		auto st = p->stats();
+		if (st)
+			return st->id;
+		if (auto info = ksmpart::find_named(name, table_path))
+			return info->id;
+		return st.error();
+	}
+	// Not allowed to open it: root reads the id from /proc/ksm_partitions.
+	if (p.error().errnum() == EACCES)
+		if (auto info = ksmpart::find_named(name, table_path))
+			return info->id;
+	return p.error();
 }
 
-/// Open (or, with `create`, create) the named partition. `created` says
-/// whether this call made it: an exclusive create is tried first, so the
-/// report can tell a new partition from an existing one.
+namespace {
+
+/// Open the named partition; with `create`, create it unless it exists
+/// (then open the caller's own: never another user's). `created` says
+/// which happened.
 ksmpart::Result<ksmpart::Partition> open_partition(const Options &o, bool create, bool &created,
-                                                   Op &op)
+                                                   Op &op, std::string &message)
 {
 	created = false;
 	op = Op::open;
+	message.clear();
 	if (!create)
 		return ksmpart::Partition::open(o.name);
 	ksmpart::CreateOptions co;
 	co.mode = o.mode;
 	co.zero_pages = o.zero_pages;
-	co.exclusive = true;
+	co.exclusive = o.excl;
 	if (o.zero_pages)
 		op = Op::create;
-	auto r = ksmpart::Partition::create(o.name, co);
+	auto r = ksmpart::Partition::open_or_create(o.name, co);
 	if (r.ok()) {
-		created = true;
-		return r;
+		created = r->created;
+		return std::move(r->partition);
 	}
-	if (o.excl || r.error().code() != std::errc::file_exists)
-		return r;
-	co.exclusive = false;
-	return ksmpart::Partition::create(o.name, co);
+	if (r.error().errnum() == EEXIST && !o.excl) {
+		// Another user's name: say whose, and how to join it on purpose.
+		auto info = ksmpart::find_named(o.name);
+		message =
+		    "partition '" + o.name + "' exists and belongs to " +
+		    (info ? "uid " + std::to_string(info->uid) : std::string("another user")) +
+		    "; open it without --create if you meant to join it";
+	}
+	return r.error();
 }
 
 /// The partition id: from the stats ioctl, else from the fd's fdinfo.
@@ -94,29 +149,34 @@ std::uint64_t partition_id(const ksmpart::Partition &p)
 	std::error_code ec;
 	if (!read_file("/proc/self/fdinfo/" + std::to_string(p.fd()), text, ec))
 		return 0;
-	auto pos = text.find("ksm_id:");
-	if (pos == std::string::npos)
-		return 0;
-	auto end = text.find('\n', pos);
-	return parse_u64(text.substr(pos + 7, end - pos - 7)).value_or(0);
+	auto info = ksmpart::parse_fdinfo(text);
+	return info ? info->id : 0;
 }
 
 struct Target {
 	pid_t pid;
-	bool from_cgroup;
+	TargetResult::Source source;
 	bool tolerate_exit; ///< ESRCH means "gone", not a failure (cgroups, watch)
 };
 
-/// Explicit pids, then the processes of the cgroups (without this process,
-/// which must not join by accident). Returns false after printing an error.
-bool collect_targets(const Options &o, std::vector<Target> &targets, std::ostream &err, int &rc)
+std::filesystem::path cgroup_root(const Options &o)
+{
+	return o.cgroup_root.empty() ? std::filesystem::path(cgroup2_mount())
+	                             : std::filesystem::path(o.cgroup_root);
+}
+
+/// Explicit pids, then the processes of the cgroups and units, then (leave
+/// --all) the members; never this process, which must not join by accident.
+/// Returns false after printing an error.
+bool collect_targets(const Options &o, std::uint64_t id, std::vector<Target> &targets,
+                     std::ostream &err, int &rc)
 {
 	std::set<pid_t> seen;
+	const bool watch = o.cmd == Command::watch;
 	for (pid_t p : o.pids)
 		if (seen.insert(p).second)
-			targets.push_back({p, false, o.cmd == Command::watch});
-	for (const auto &arg : o.cgroups) {
-		auto dir = resolve_cgroup(arg);
+			targets.push_back({p, TargetResult::Source::pid, watch});
+	auto add_dir = [&](const std::filesystem::path &dir, TargetResult::Source src) {
 		std::error_code ec;
 		auto pids = cgroup_pids(dir, ec);
 		if (ec) {
@@ -127,8 +187,31 @@ bool collect_targets(const Options &o, std::vector<Target> &targets, std::ostrea
 		}
 		for (pid_t p : pids)
 			if (p != ::getpid() && seen.insert(p).second)
-				targets.push_back({p, true, true});
+				targets.push_back({p, src, true});
+		return true;
+	};
+	auto root = cgroup_root(o);
+	for (const auto &arg : o.cgroups)
+		if (!add_dir(resolve_cgroup(arg, root), TargetResult::Source::cgroup))
+			return false;
+	for (const auto &unit : o.units) {
+		std::error_code ec;
+		auto dirs = unit_cgroups(unit, root, ec);
+		if (ec) {
+			ErrorContext ctx;
+			ctx.partition = unit;
+			ctx.path = root.string();
+			rc = fail(err, exit_for(Op::unit, ec), describe(Op::unit, ec, ctx));
+			return false;
+		}
+		for (const auto &d : dirs)
+			if (!add_dir(d, TargetResult::Source::unit))
+				return false;
 	}
+	if (o.all)
+		for (const auto &m : ksmpart::members(id, o.proc_dir))
+			if (m.pid != ::getpid() && seen.insert(m.pid).second)
+				targets.push_back({m.pid, TargetResult::Source::member, true});
 	return true;
 }
 
@@ -148,14 +231,45 @@ void set_error(TargetResult &r, const Target &t, Op op, const ksmpart::Error &e,
 	r.hint = hint(op, e.code());
 }
 
+/// The thread group of a thread id, if `pid` is a thread that is not a
+/// leader (pidfd_open rejects it with EINVAL).
+pid_t tgid_of(pid_t pid, const std::string &proc)
+{
+	std::string text;
+	std::error_code ec;
+	if (!read_file(proc + "/" + std::to_string(pid) + "/status", text, ec)) {
+		// Threads are not listed in /proc but are reachable by their id.
+		return 0;
+	}
+	auto pos = text.find("\nTgid:");
+	if (pos == text.npos)
+		return 0;
+	auto end = text.find('\n', pos + 1);
+	auto v = parse_u64(text.substr(pos + 6, end - pos - 6));
+	return v ? static_cast<pid_t>(*v) : 0;
+}
+
 TargetResult act_on(const ksmpart::Partition &part, const Options &o, const Target &t, Action a)
 {
 	TargetResult r;
 	r.pid = t.pid;
-	r.from_cgroup = t.from_cgroup;
+	r.source = t.source;
+	std::error_code cec;
+	if (read_file(o.proc_dir + "/" + std::to_string(t.pid) + "/comm", r.comm, cec))
+		r.comm = std::string(trim(r.comm));
 	auto pidfd = ksmpart::Pidfd::open(t.pid);
 	if (!pidfd.ok()) {
 		set_error(r, t, Op::target, pidfd.error(), false);
+		if (pidfd.error().errnum() == EINVAL) {
+			pid_t tg = tgid_of(t.pid, o.proc_dir);
+			if (tg > 0 && tg != t.pid) {
+				r.code = Exit::usage;
+				r.error = "pid " + std::to_string(t.pid) +
+				          " is a thread of process " + std::to_string(tg);
+				r.hint = "give the process id (Tgid) " + std::to_string(tg) +
+				         ": membership belongs to the whole process";
+			}
+		}
 		return r;
 	}
 	if (a == Action::leave) {
@@ -171,6 +285,13 @@ TargetResult act_on(const ksmpart::Partition &part, const Options &o, const Targ
 		auto m = ksmpart::read_maps(*pidfd);
 		if (!m.ok()) {
 			set_error(r, t, Op::target, m.error(), false);
+			std::error_code ec;
+			if (m.error().errnum() == ESRCH &&
+			    r.status == TargetResult::Status::failed &&
+			    std::filesystem::exists(o.proc_dir + "/" + std::to_string(t.pid), ec))
+				r.error = "pid " + std::to_string(t.pid) +
+				          (r.comm.empty() ? "" : " (" + r.comm + ")") +
+				          " has no user memory: a kernel thread or a zombie";
 			return r;
 		}
 		maps = std::move(*m);
@@ -178,7 +299,7 @@ TargetResult act_on(const ksmpart::Partition &part, const Options &o, const Targ
 	auto ranges = select_ranges(maps, o.ranges, o.regions, r.missing_regions);
 	if (ranges.empty() && !o.regions.empty() && o.ranges.empty()) {
 		// None of the named regions exists in this process.
-		if (r.from_cgroup) {
+		if (r.source != TargetResult::Source::pid) {
 			r.status = TargetResult::Status::skipped;
 		} else {
 			r.status = TargetResult::Status::failed;
@@ -187,6 +308,11 @@ TargetResult act_on(const ksmpart::Partition &part, const Options &o, const Targ
 			for (const auto &n : r.missing_regions)
 				names += (names.empty() ? "" : ", ") + n;
 			r.error = "pid " + std::to_string(t.pid) + " has no mapping named " + names;
+			for (const auto &n : r.missing_regions)
+				if (!n.empty() && n.front() != '[' && n.front() != '/')
+					r.hint = "did you mean '[" + n +
+					         "]'? (maps show [heap], [stack], "
+					         "[anon:NAME] in brackets)";
 		}
 		return r;
 	}
@@ -201,6 +327,8 @@ TargetResult act_on(const ksmpart::Partition &part, const Options &o, const Targ
 		r.bytes_processed = rep.bytes_processed;
 		if (!rep.ok())
 			set_error(r, t, Op::merge, rep.error, rep.bytes_processed > 0);
+		if (auto k = ksmpart::process_ksm(t.pid, o.proc_dir))
+			r.merging_pages = k->merging_pages;
 	} else {
 		auto rep = part.unmerge(*pidfd, std::span<const ksmpart::Range>(ranges));
 		r.bytes_processed = rep.bytes_processed;
@@ -235,56 +363,84 @@ void report_errors(const std::vector<TargetResult> &results, std::ostream &err)
 	}
 }
 
-void counters_json(JsonWriter &j, const ksmpart::MergeCounters &c, std::size_t ps)
+json counters_json(const ksmpart::MergeCounters &c, std::size_t ps)
 {
-	j.field("pages_scanned", c.pages_scanned)
-	    .field("pages_merged", c.pages_merged)
-	    .field("pages_already_shared", c.pages_already_shared)
-	    .field("zero_pages_merged", c.zero_pages_merged)
-	    .field("pages_unshared", c.pages_unshared)
-	    .field("pages_failed", c.pages_failed)
-	    .field("pages_absent", c.pages_absent)
-	    .field("pages_skipped", c.pages_skipped)
-	    .field("bytes_saved", bytes_saved(c, ps));
+	return {{"pages_scanned", c.pages_scanned},
+	        {"pages_merged", c.pages_merged},
+	        {"pages_already_shared", c.pages_already_shared},
+	        {"zero_pages_merged", c.zero_pages_merged},
+	        {"pages_unshared", c.pages_unshared},
+	        {"pages_failed", c.pages_failed},
+	        {"pages_absent", c.pages_absent},
+	        {"pages_skipped", c.pages_skipped},
+	        {"bytes_saved", bytes_saved(c, ps)}};
 }
 
-void stats_fields_json(JsonWriter &j, const ksmpart::Stats &s)
+json stats_fields_json(const ksmpart::Stats &s)
 {
+	json j = json::object();
 	for_each_stat(
-	    s, [&](const char *n, std::int64_t v) { j.field(n, v); },
-	    [&](const char *n, std::uint64_t v) { j.field(n, v); });
+	    s, [&](const char *n, std::int64_t v) { j[n] = v; },
+	    [&](const char *n, std::uint64_t v) { j[n] = v; });
+	return j;
 }
 
-/// Results of a run over targets, for both human and JSON output.
-int print_results(const Options &o, const std::vector<TargetResult> &results, Action a,
-                  std::ostream &out, std::ostream &err)
+/// Notes for targets that succeeded but may not have done what was meant.
+void notes(const Options &o, const std::vector<TargetResult> &results, Action a, std::ostream &err)
+{
+	for (const auto &r : results) {
+		if (r.status != TargetResult::Status::ok)
+			continue;
+		for (const auto &m : r.missing_regions)
+			err << "ksmpart-tool: note: pid " << r.pid << " has no region " << m
+			    << "\n";
+		if (a == Action::merge && !o.ranges.empty() && r.counters.pages_scanned == 0 &&
+		    r.counters.pages_absent == 0)
+			err << "ksmpart-tool: note: the ranges touch no mergeable memory of pid "
+			    << r.pid << " (" << r.counters.pages_skipped
+			    << " pages skipped: holes or incompatible mappings)\n";
+		if (a == Action::merge && r.pid == 1 && r.joined)
+			err << "ksmpart-tool: note: pid 1 (" << r.comm << ") is now a member of '"
+			    << o.name << "' until it leaves ('ksmpart-tool leave " << o.name
+			    << " 1')\n";
+	}
+}
+
+int print_results(const Options &o, const MergeHeader &h, const std::vector<TargetResult> &results,
+                  Action a, std::ostream &out, std::ostream &err)
 {
 	const std::size_t ps = page_size();
-	if (o.json) {
+	if (o.output.json) {
 		if (a == Action::merge) {
-			out << merge_json(o.name, results, ps) << "\n";
+			out << dump(merge_json(h, results, ps), true) << "\n";
 		} else {
-			JsonWriter j;
-			j.begin_object().field("partition", o.name).key("processes").begin_array();
+			json procs = json::array();
 			for (const auto &r : results) {
-				j.begin_object()
-				    .field("pid", r.pid)
-				    .field("source", r.from_cgroup ? "cgroup" : "pid")
-				    .field("status", status_name(r.status));
-				if (a == Action::unmerge)
-					j.field("bytes_requested", r.bytes_requested)
-					    .field("bytes_processed", r.bytes_processed);
+				json p = {{"pid", r.pid},
+				          {"source", source_name(r.source)},
+				          {"status", status_name(r.status)}};
+				if (a == Action::unmerge) {
+					p["bytes_requested"] = r.bytes_requested;
+					p["bytes_processed"] = r.bytes_processed;
+				}
 				if (!r.error.empty())
-					j.field("error", r.error);
-				j.end_object();
+					p["error"] = r.error;
+				procs.push_back(std::move(p));
 			}
-			j.end_array().end_object();
-			out << j.str() << "\n";
+			json j = {{"partition", o.name}};
+			if (h.id)
+				j["id"] = h.id;
+			j["processes"] = std::move(procs);
+			out << dump(j, true) << "\n";
 		}
 	} else if (results.empty()) {
 		out << "no processes\n";
 	} else if (a == Action::merge) {
-		out << merge_table(results, ps);
+		std::string error;
+		auto t = merge_table(results, ps, o.output, error);
+		if (!error.empty())
+			return fail(err, Exit::usage, "merge: " + error);
+		out << t;
 	} else {
 		for (const auto &r : results) {
 			if (r.status != TargetResult::Status::ok)
@@ -298,11 +454,7 @@ int print_results(const Options &o, const std::vector<TargetResult> &results, Ac
 		}
 	}
 	report_errors(results, err);
-	for (const auto &r : results)
-		for (const auto &m : r.missing_regions)
-			if (r.status == TargetResult::Status::ok)
-				err << "ksmpart-tool: note: pid " << r.pid << " has no region " << m
-				    << "\n";
+	notes(o, results, a, err);
 	return code(overall(results));
 }
 
@@ -310,26 +462,37 @@ int cmd_targets(const Options &o, Action a, std::ostream &out, std::ostream &err
 {
 	bool created;
 	Op op;
-	auto part = open_partition(o, a == Action::merge && o.create, created, op);
+	std::string msg;
+	auto part = open_partition(o, a == Action::merge && o.create, created, op, msg);
 	if (!part.ok())
-		return fail(err, op, part.error());
+		return msg.empty() ? fail(err, op, part.error()) : fail(err, Exit::conflict, msg);
+	MergeHeader h{o.name, partition_id(*part), created};
+	if (o.all && h.id == 0)
+		return fail(err, Exit::unsupported,
+		            "leave --all: cannot learn the id of partition '" + o.name +
+		                "' (neither the stats ioctl nor fdinfo gives it)");
 	std::vector<Target> targets;
 	int rc = 0;
-	if (!collect_targets(o, targets, err, rc))
+	if (!collect_targets(o, h.id, targets, err, rc))
 		return rc;
+	if (o.all && targets.empty() && !o.output.json) {
+		out << "partition '" << o.name << "' has no members you can see\n";
+		return 0;
+	}
 	std::vector<TargetResult> results;
 	for (const auto &t : targets)
 		results.push_back(act_on(*part, o, t, a));
-	return print_results(o, results, a, out, err);
+	return print_results(o, h, results, a, out, err);
 }
 
 int cmd_create_open(const Options &o, std::ostream &out, std::ostream &err)
 {
 	bool created;
 	Op op;
-	auto part = open_partition(o, o.cmd == Command::create, created, op);
+	std::string msg;
+	auto part = open_partition(o, o.cmd == Command::create, created, op, msg);
 	if (!part.ok())
-		return fail(err, op, part.error());
+		return msg.empty() ? fail(err, op, part.error()) : fail(err, Exit::conflict, msg);
 	std::uint64_t id = partition_id(*part);
 
 	pid_t holder = 0;
@@ -354,15 +517,17 @@ int cmd_create_open(const Options &o, std::ostream &out, std::ostream &err)
 		}
 	}
 
-	if (o.json) {
-		JsonWriter j;
-		j.begin_object().field("name", o.name).field("id", id).field("created", created);
-		if (created)
-			j.field("mode", octal_mode(o.mode)).field("zero_pages", o.zero_pages);
-		if (o.hold)
-			j.field("holder_pid", holder).field("pidfile", pidfile);
-		j.end_object();
-		out << j.str() << "\n";
+	if (o.output.json) {
+		json j = {{"name", o.name}, {"id", id}, {"created", created}};
+		if (created) {
+			j["mode"] = octal_mode(o.mode);
+			j["zero_pages"] = o.zero_pages;
+		}
+		if (o.hold) {
+			j["holder_pid"] = holder;
+			j["pidfile"] = pidfile;
+		}
+		out << dump(j, true) << "\n";
 	} else {
 		out << (created                    ? "created"
 		        : o.cmd == Command::create ? "opened existing"
@@ -385,8 +550,33 @@ int cmd_create_open(const Options &o, std::ostream &out, std::ostream &err)
 		    << "' existed already; --mode and --zero-pages were not applied\n";
 	if (!o.hold && created)
 		err << "ksmpart-tool: note: nothing else holds partition '" << o.name
-		    << "', so it is removed when ksmpart-tool exits; use --hold, or "
+		    << "', so it is removed when ksmpart-tool exits; use --hold or 'hold', or "
 		       "'merge --create' to create it and add members at once\n";
+	return 0;
+}
+
+int cmd_hold(const Options &o, std::ostream &out, std::ostream &err)
+{
+	bool created;
+	Op op;
+	std::string msg;
+	auto part = open_partition(o, o.create, created, op, msg);
+	if (!part.ok())
+		return msg.empty() ? fail(err, op, part.error()) : fail(err, Exit::conflict, msg);
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	::sigprocmask(SIG_BLOCK, &set, nullptr);
+	std::uint64_t id = partition_id(*part);
+	out << (created ? "created and holding" : "holding") << " partition '" << o.name << "' (id "
+	    << id << "); stop with SIGTERM or SIGINT" << std::endl;
+	notify_ready("partition '" + o.name + "' id " + std::to_string(id));
+	int sig = 0;
+	while (::sigwait(&set, &sig) != 0) {
+	}
+	notify_stopping();
+	out << "released partition '" << o.name << "' (signal " << sig << ")" << std::endl;
 	return 0;
 }
 
@@ -409,60 +599,23 @@ int cmd_release(const Options &o, std::ostream &out, std::ostream &err)
 	}
 	// Members and other fds may keep it: say whether it still exists.
 	auto again = ksmpart::Partition::open(o.name);
-	bool exists = again.ok() || again.error().code() != std::errc::no_such_file_or_directory;
-	if (o.json) {
-		JsonWriter j;
-		j.begin_object()
-		    .field("name", o.name)
-		    .field("holder_pid", pid)
-		    .field("exists", exists)
-		    .end_object();
-		out << j.str() << "\n";
+	bool exists = again.ok() || again.error().errnum() != ENOENT;
+	if (o.output.json) {
+		json j = {{"name", o.name}, {"holder_pid", pid}, {"exists", exists}};
+		out << dump(j, true) << "\n";
 	} else {
 		out << "released partition '" << o.name << "' (holder process " << pid
 		    << " stopped)";
-		out << (exists ? "; it still exists: members or other fds hold it\n"
+		out << (exists ? "; it still exists: members or other fds hold it (see "
+		                 "'ksmpart-tool members " +
+		                     o.name + "'; empty it with 'leave " + o.name + " --all')\n"
 		               : "; it no longer exists\n");
 	}
 	return 0;
 }
 
-int cmd_stats(const Options &o, std::ostream &out, std::ostream &err)
-{
-	auto part = ksmpart::Partition::open(o.name);
-	if (!part.ok())
-		return fail(err, Op::open, part.error());
-	auto st = part->stats();
-	if (!st.ok())
-		return fail(err, Op::stats, st.error());
-	out << (o.json ? stats_json(o.name, *st) + "\n" : stats_text(o.name, *st, page_size()));
-	return 0;
-}
-
-int cmd_list(const Options &o, std::ostream &out, std::ostream &err)
-{
-	std::error_code ec;
-	std::string failed;
-	auto parts = read_partitions(o.sysfs_dir, ec, failed);
-	if (ec) {
-		if (ec.value() == ENOENT && failed == o.sysfs_dir) {
-			auto probe = ksmpart::probe();
-			if (!probe.ok())
-				return fail(err, Op::open, probe.error());
-		}
-		ErrorContext ctx;
-		ctx.path = failed;
-		Exit x = exit_for(Op::sysfs, ec);
-		if (ec.value() == ENOENT && failed != o.sysfs_dir)
-			x = Exit::failure;
-		return fail(err, x, describe(Op::sysfs, ec, ctx));
-	}
-	out << (o.json ? list_json(parts) + "\n" : list_table(parts));
-	return 0;
-}
-
-// watch: SIGINT/SIGTERM are blocked and polled, so a round is never cut
-// in the middle of bookkeeping, and the wait between rounds ends at once.
+// SIGINT/SIGTERM are blocked and polled, so a round is never cut in the
+// middle of bookkeeping, and the wait between rounds ends at once.
 bool stop_requested(const sigset_t &set, double wait_s)
 {
 	struct timespec ts;
@@ -477,13 +630,68 @@ bool stop_requested(const sigset_t &set, double wait_s)
 	}
 }
 
+int cmd_stats(const Options &o, std::ostream &out, std::ostream &err)
+{
+	auto part = ksmpart::Partition::open(o.name);
+	if (!part.ok())
+		return fail(err, Op::open, part.error());
+	sigset_t set, old;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	::sigprocmask(SIG_BLOCK, &set, &old);
+	int rc = 0;
+	for (unsigned n = 1;; n++) {
+		auto st = part->stats();
+		if (!st.ok()) {
+			rc = fail(err, Op::stats, st.error());
+			break;
+		}
+		if (o.format == "json") {
+			auto j = stats_json(o.name, *st);
+			if (o.interval_given)
+				j["time"] = static_cast<std::int64_t>(std::time(nullptr));
+			out << dump(j, !o.interval_given) << std::endl;
+		} else if (o.format == "prometheus") {
+			ksmpart::PartitionInfo info;
+			info.id = st->id;
+			info.name = o.name;
+			info.stats = *st;
+			info.flags = st->zero_pages ? ksmpart::open_zero_pages : 0;
+			if (auto f = ksmpart::parse_fdinfo([&] {
+				    std::string t;
+				    std::error_code ec;
+				    read_file("/proc/self/fdinfo/" + std::to_string(part->fd()), t,
+				              ec);
+				    return t;
+			    }())) {
+				info.uid = f->uid;
+				info.gid = f->gid;
+				info.mode = f->mode;
+			}
+			out << prometheus({info}, std::nullopt, page_size()) << std::flush;
+		} else {
+			if (o.interval_given)
+				out << (n > 1 ? "\n" : "") << now_text() << "\n";
+			out << stats_text(o.name, *st, page_size(), o.output.bytes) << std::flush;
+		}
+		if (!o.interval_given || (o.count && n >= o.count) ||
+		    stop_requested(set, o.interval))
+			break;
+	}
+	::sigprocmask(SIG_SETMASK, &old, nullptr);
+	return rc;
+}
+
 int cmd_watch(const Options &o, std::ostream &out, std::ostream &err)
 {
 	bool created;
 	Op op;
-	auto part = open_partition(o, o.create, created, op);
+	std::string msg;
+	auto part = open_partition(o, o.create, created, op, msg);
 	if (!part.ok())
-		return fail(err, op, part.error());
+		return msg.empty() ? fail(err, op, part.error()) : fail(err, Exit::conflict, msg);
+	const std::uint64_t id = partition_id(*part);
 
 	sigset_t set, old;
 	sigemptyset(&set);
@@ -498,7 +706,7 @@ int cmd_watch(const Options &o, std::ostream &out, std::ostream &err)
 	for (unsigned round = 1; !stopped && (o.count == 0 || round <= o.count); round++) {
 		std::vector<Target> targets;
 		int rc = 0;
-		if (!collect_targets(o, targets, err, rc)) {
+		if (!collect_targets(o, id, targets, err, rc)) {
 			// The first round must see its cgroups; later, a cgroup that was
 			// removed is an orchestration event to tolerate.
 			if (round == 1) {
@@ -537,43 +745,26 @@ int cmd_watch(const Options &o, std::ostream &out, std::ostream &err)
 				failed++;
 		}
 		auto st = part->stats();
-		if (o.json) {
-			JsonWriter j;
-			j.begin_object()
-			    .field("round", round)
-			    .field("time", static_cast<std::int64_t>(std::time(nullptr)))
-			    .field("partition", o.name)
-			    .field("processes", results.size())
-			    .key("new")
-			    .begin_array();
-			for (pid_t p : fresh)
-				j.value(p);
-			j.end_array().key("gone").begin_array();
-			for (pid_t p : gone)
-				j.value(p);
-			j.end_array();
-			counters_json(j, sum, ps);
-			j.key("errors").begin_array();
+		if (o.output.json) {
+			json j = {{"round", round},
+			          {"time", static_cast<std::int64_t>(std::time(nullptr))},
+			          {"partition", o.name},
+			          {"id", id},
+			          {"processes", results.size()},
+			          {"new", fresh},
+			          {"gone", gone}};
+			j.update(counters_json(sum, ps));
+			json errors = json::array();
 			for (const auto &r : results)
 				if (!r.error.empty())
-					j.begin_object()
-					    .field("pid", r.pid)
-					    .field("error", r.error)
-					    .end_object();
-			j.end_array().key("stats");
-			if (st.ok()) {
-				j.begin_object();
-				stats_fields_json(j, *st);
-				j.end_object();
-			} else {
-				j.null();
-			}
-			j.end_object();
-			out << j.str() << std::endl;
+					errors.push_back({{"pid", r.pid}, {"error", r.error}});
+			j["errors"] = std::move(errors);
+			j["stats"] = st.ok() ? stats_fields_json(*st) : json(nullptr);
+			out << dump(j, false) << std::endl;
 		} else {
-			out << "round " << round << ": " << results.size() << " processes ("
-			    << fresh.size() << " new, " << gone.size() << " gone), "
-			    << sum.pages_merged << " pages merged, saved "
+			out << now_text() << " round " << round << ": " << results.size()
+			    << " processes (" << fresh.size() << " new, " << gone.size()
+			    << " gone), " << sum.pages_merged << " pages merged, saved "
 			    << human_bytes(static_cast<std::int64_t>(bytes_saved(sum, ps)));
 			if (failed)
 				out << ", " << failed << " failed";
@@ -615,61 +806,95 @@ const char *status_name(TargetResult::Status s)
 	return "?";
 }
 
-std::string merge_table(const std::vector<TargetResult> &results, std::size_t ps)
+const char *source_name(TargetResult::Source s)
 {
-	using A = Table::Align;
-	Table t({{"PID", A::right},
-	         {"STATUS"},
-	         {"JOINED"},
-	         {"SCANNED", A::right},
-	         {"MERGED", A::right},
-	         {"SHARED", A::right},
-	         {"ZERO", A::right},
-	         {"UNSHARED", A::right},
-	         {"FAILED", A::right},
-	         {"ABSENT", A::right},
-	         {"SKIPPED", A::right},
-	         {"SAVED", A::right}});
-	auto row = [&](const std::string &pid, const std::string &status, const std::string &joined,
-	               const ksmpart::MergeCounters &c) {
-		t.add_row({pid, status, joined, std::to_string(c.pages_scanned),
-		           std::to_string(c.pages_merged), std::to_string(c.pages_already_shared),
-		           std::to_string(c.zero_pages_merged), std::to_string(c.pages_unshared),
-		           std::to_string(c.pages_failed), std::to_string(c.pages_absent),
-		           std::to_string(c.pages_skipped),
-		           human_bytes(static_cast<std::int64_t>(bytes_saved(c, ps)))});
-	};
-	ksmpart::MergeCounters sum;
-	for (const auto &r : results) {
-		row(std::to_string(r.pid), status_name(r.status), r.joined ? "yes" : "no",
-		    r.counters);
-		sum += r.counters;
+	switch (s) {
+	case TargetResult::Source::pid:
+		return "pid";
+	case TargetResult::Source::cgroup:
+		return "cgroup";
+	case TargetResult::Source::unit:
+		return "unit";
+	case TargetResult::Source::member:
+		return "member";
 	}
-	if (results.size() > 1)
-		row("total", std::to_string(results.size()) + " procs", "", sum);
-	return t.render();
+	return "?";
 }
 
-std::string merge_json(const std::string &partition, const std::vector<TargetResult> &results,
-                       std::size_t ps)
+const std::vector<Column> &merge_columns()
 {
-	JsonWriter j;
-	j.begin_object().field("partition", partition).field("page_size", ps);
-	j.key("processes").begin_array();
+	using K = Column::Kind;
+	static const std::vector<Column> c = {
+	    {"PID", K::number, true, "process id"},
+	    {"COMM", K::text, false, "command name"},
+	    {"STATUS", K::text, true, "ok, failed, partial, gone, skipped"},
+	    {"JOINED", K::flag, false, "joined the partition in this call"},
+	    {"SCANNED", K::number, true, "pages examined"},
+	    {"MERGED", K::number, true, "pages newly merged by this call"},
+	    {"ALREADY", K::number, false, "pages already merged in this partition"},
+	    {"ZERO", K::number, false, "pages replaced by the zero page"},
+	    {"CANDIDATES", K::number, false, "pages without a twin yet, kept as candidates"},
+	    {"FAILED", K::number, false, "eligible pages not merged this time"},
+	    {"ABSENT", K::number, false, "touched pages with no anonymous page"},
+	    {"SKIPPED", K::number, false, "pages in holes or incompatible mappings"},
+	    {"SAVED", K::bytes, true, "memory saved by this call"},
+	    {"MERGING", K::bytes, true, "the process's memory now mapping merged pages"},
+	};
+	return c;
+}
+
+std::string merge_table(const std::vector<TargetResult> &results, std::size_t ps,
+                        const OutputOptions &opts, std::string &error)
+{
+	Output t(merge_columns(), opts, error);
+	if (!error.empty())
+		return {};
+	auto row = [&](Value pid, Value comm, Value status, Value joined,
+	               const ksmpart::MergeCounters &c, Value merging) {
+		auto n = [](std::uint64_t v) { return Value(static_cast<std::int64_t>(v)); };
+		t.add({pid, comm, status, joined, n(c.pages_scanned), n(c.pages_merged),
+		       n(c.pages_already_shared), n(c.zero_pages_merged), n(c.pages_unshared),
+		       n(c.pages_failed), n(c.pages_absent), n(c.pages_skipped),
+		       n(bytes_saved(c, ps)), merging});
+	};
+	ksmpart::MergeCounters sum;
+	std::int64_t merging_sum = 0;
+	for (const auto &r : results) {
+		Value merging = r.merging_pages >= 0
+		                    ? Value(r.merging_pages * static_cast<std::int64_t>(ps))
+		                    : Value();
+		row(static_cast<std::int64_t>(r.pid), r.comm.empty() ? Value() : Value(r.comm),
+		    std::string(status_name(r.status)), r.joined, r.counters, merging);
+		sum += r.counters;
+		if (r.merging_pages > 0)
+			merging_sum += r.merging_pages * static_cast<std::int64_t>(ps);
+	}
+	if (results.size() > 1 && !opts.raw)
+		row(std::string("total"), Value(), std::to_string(results.size()) + " procs",
+		    Value(), sum, merging_sum);
+	return t.table();
+}
+
+json merge_json(const MergeHeader &h, const std::vector<TargetResult> &results, std::size_t ps)
+{
+	json procs = json::array();
 	ksmpart::MergeCounters sum;
 	std::size_t failed = 0, gone = 0;
 	for (const auto &r : results) {
-		j.begin_object()
-		    .field("pid", r.pid)
-		    .field("source", r.from_cgroup ? "cgroup" : "pid")
-		    .field("status", status_name(r.status))
-		    .field("joined", r.joined)
-		    .field("bytes_requested", r.bytes_requested)
-		    .field("bytes_processed", r.bytes_processed);
-		counters_json(j, r.counters, ps);
+		json p = {{"pid", r.pid},
+		          {"comm", r.comm},
+		          {"source", source_name(r.source)},
+		          {"status", status_name(r.status)},
+		          {"joined", r.joined},
+		          {"bytes_requested", r.bytes_requested},
+		          {"bytes_processed", r.bytes_processed}};
+		p.update(counters_json(r.counters, ps));
+		p["merging_bytes"] = r.merging_pages >= 0
+		                         ? json(r.merging_pages * static_cast<std::int64_t>(ps))
+		                         : json(nullptr);
 		if (!r.error.empty())
-			j.field("error", r.error);
-		j.end_object();
+			p["error"] = r.error;
+		procs.push_back(std::move(p));
 		sum += r.counters;
 		if (r.status == TargetResult::Status::failed ||
 		    r.status == TargetResult::Status::partial)
@@ -677,95 +902,88 @@ std::string merge_json(const std::string &partition, const std::vector<TargetRes
 		if (r.status == TargetResult::Status::gone)
 			gone++;
 	}
-	j.end_array().key("total").begin_object();
-	j.field("processes", results.size()).field("failed", failed).field("gone", gone);
-	counters_json(j, sum, ps);
-	j.end_object().end_object();
-	return j.str();
+	json total = {{"processes", results.size()}, {"failed", failed}, {"gone", gone}};
+	total.update(counters_json(sum, ps));
+	json j = {{"partition", h.name}};
+	j["id"] = h.id ? json(h.id) : json(nullptr);
+	j["created"] = h.created;
+	j["page_size"] = ps;
+	j["processes"] = std::move(procs);
+	j["total"] = std::move(total);
+	return j;
 }
 
-std::string stats_text(const std::string &name, const ksmpart::Stats &s, std::size_t ps)
+std::string stats_text(const std::string &name, const ksmpart::Stats &s, std::size_t ps, bool bytes)
 {
-	Table t({{""}, {"", Table::Align::right}, {""}});
-	t.add_row({"partition", name});
-	t.add_row({"id", std::to_string(s.id)});
-	t.add_row({"zero_pages", s.zero_pages ? "on" : "off"});
+	std::vector<std::pair<std::string, std::string>> lines;
+	auto size = [&](std::int64_t b) {
+		return bytes ? std::to_string(b) + " bytes" : human_bytes(b);
+	};
+	lines.push_back({"partition", name});
+	lines.push_back({"id", std::to_string(s.id)});
+	lines.push_back({"zero_pages", s.zero_pages ? "on" : "off"});
+	lines.push_back({"saved", size(static_cast<std::int64_t>(saved_bytes(s, ps)))});
 	for_each_stat(
 	    s,
 	    [&](const char *n, std::int64_t v) {
-		    t.add_row({n, std::to_string(v), "(" + human_bytes(v) + ")"});
+		    lines.push_back({n, size(v)});
 	    },
 	    [&](const char *n, std::uint64_t v) {
-		    std::string note;
 		    std::string_view sv(n);
-		    if (sv.starts_with("pages_") || sv == "ksm_zero_pages")
-			    note = "(" + human_bytes(static_cast<std::int64_t>(v * ps)) + ")";
-		    t.add_row({n, std::to_string(v), note});
+		    if (sv.ends_with("_time_ns")) {
+			    char buf[32];
+			    std::snprintf(buf, sizeof(buf), "%.3f s", static_cast<double>(v) / 1e9);
+			    lines.push_back({std::string(sv.substr(0, sv.size() - 3)), buf});
+		    } else {
+			    lines.push_back({n, std::to_string(v)});
+		    }
 	    });
-	return t.render(false);
+	std::size_t w = 0;
+	for (const auto &[k, v] : lines)
+		w = std::max(w, k.size());
+	std::string out;
+	for (const auto &[k, v] : lines)
+		out += k + std::string(w + 2 - k.size(), ' ') + v + "\n";
+	return out;
 }
 
-std::string stats_json(const std::string &name, const ksmpart::Stats &s)
+json stats_json(const std::string &name, const ksmpart::Stats &s)
 {
-	JsonWriter j;
-	j.begin_object().field("name", name).field("id", s.id).field("zero_pages", s.zero_pages);
-	stats_fields_json(j, s);
-	j.end_object();
-	return j.str();
-}
-
-std::string list_table(const std::vector<PartitionInfo> &parts)
-{
-	using A = Table::Align;
-	Table t({{"ID", A::right},
-	         {"NAME"},
-	         {"UID", A::right},
-	         {"GID", A::right},
-	         {"MODE"},
-	         {"ZERO"},
-	         {"MEMBERS", A::right},
-	         {"SHARED", A::right},
-	         {"SHARING", A::right},
-	         {"ZEROPAGES", A::right},
-	         {"PROFIT", A::right}});
-	for (const auto &p : parts)
-		t.add_row(
-		    {std::to_string(p.id), p.name.value_or("-"), std::to_string(p.owner_uid),
-		     std::to_string(p.owner_gid), octal_mode(p.mode),
-		     p.stats.zero_pages ? "yes" : "no", std::to_string(p.stats.members),
-		     std::to_string(p.stats.pages_shared), std::to_string(p.stats.pages_sharing),
-		     std::to_string(p.stats.ksm_zero_pages), human_bytes(p.stats.general_profit)});
-	return t.render();
-}
-
-std::string list_json(const std::vector<PartitionInfo> &parts)
-{
-	JsonWriter j;
-	j.begin_array();
-	for (const auto &p : parts) {
-		j.begin_object().field("id", p.id).key("name");
-		if (p.name)
-			j.value(*p.name);
-		else
-			j.null();
-		j.field("owner_uid", p.owner_uid)
-		    .field("owner_gid", p.owner_gid)
-		    .field("mode", octal_mode(p.mode))
-		    .field("ipc_ns", p.ipc_ns)
-		    .field("zero_pages", p.stats.zero_pages);
-		stats_fields_json(j, p.stats);
-		j.end_object();
-	}
-	j.end_array();
-	return j.str();
+	json j = {{"name", name}, {"id", s.id}, {"zero_pages", s.zero_pages}};
+	j.update(stats_fields_json(s));
+	return j;
 }
 
 int run(const Options &o, std::ostream &out, std::ostream &err)
 {
+	set_json_errors(o.output.json ? &out : nullptr);
+	if (!o.ipc_ns.empty()) {
+		// Partition names live in an IPC namespace; enter the one asked for
+		// before any name is looked up (a holder started from here stays in it).
+		int fd = ::open(o.ipc_ns.c_str(), O_RDONLY | O_CLOEXEC);
+		if (fd < 0 || ::setns(fd, CLONE_NEWIPC) < 0) {
+			int e = errno;
+			if (fd >= 0)
+				::close(fd);
+			std::string what = "cannot enter the IPC namespace " + o.ipc_ns + ": ";
+			if (e == ENOENT || e == ESRCH)
+				return fail(err, Exit::not_found, what + "no such process or file");
+			if (e == EPERM)
+				return fail(
+				    err, Exit::permission,
+				    what + "needs CAP_SYS_ADMIN in the namespace's user namespace");
+			if (e == EINVAL)
+				return fail(err, Exit::usage, what + "not an IPC namespace");
+			return fail(err, Exit::failure, what + std::strerror(e));
+		}
+		::close(fd);
+	}
 	switch (o.cmd) {
 	case Command::create:
 	case Command::open:
 		return cmd_create_open(o, out, err);
+	case Command::hold:
+		return cmd_hold(o, out, err);
 	case Command::merge:
 		return cmd_targets(o, Action::merge, out, err);
 	case Command::unmerge:
@@ -776,10 +994,16 @@ int run(const Options &o, std::ostream &out, std::ostream &err)
 		return cmd_stats(o, out, err);
 	case Command::list:
 		return cmd_list(o, out, err);
+	case Command::members:
+		return cmd_members(o, out, err);
+	case Command::which:
+		return cmd_which(o, out, err);
 	case Command::watch:
 		return cmd_watch(o, out, err);
 	case Command::release:
 		return cmd_release(o, out, err);
+	case Command::daemon:
+		return cmd_daemon(o, out, err);
 	case Command::none:
 		break;
 	}

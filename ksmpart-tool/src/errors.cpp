@@ -50,8 +50,8 @@ Exit exit_for(Op op, std::error_code ec)
 	case EPERM:
 	case EACCES:
 		return Exit::permission;
-	case ENOENT: // no partitions directory: a kernel without statistics
-		return op == Op::sysfs ? Exit::unsupported : Exit::not_found;
+	case ENOENT: // no /proc/ksm_partitions: a kernel without it
+		return op == Op::table ? Exit::unsupported : Exit::not_found;
 	case ESRCH:
 	case ENOTDIR:
 	case EMEDIUMTYPE:
@@ -70,19 +70,25 @@ std::string describe(Op op, std::error_code ec, const ErrorContext &ctx)
 	const std::string part = quoted(ctx.partition);
 	const std::string what = ec.message();
 	if (e == ENOSYS)
-		return "this kernel has no ksmpart support (needs CONFIG_KSM_PARTITION)";
+		return "this kernel has no ksmpart support (needs a kernel with "
+		       "CONFIG_KSM_PARTITION)";
 
 	switch (op) {
-	case Op::sysfs:
+	case Op::table:
 		if (e == ENOENT)
 			return "no " + ctx.path +
-			       ": this kernel lacks ksmpart statistics in sysfs (or sysfs is not "
-			       "mounted)";
+			       ": this kernel does not list partitions there (an "
+			       "older ksmpart kernel, or /proc is not mounted)";
 		if (e == EACCES || e == EPERM)
 			return "no permission to read " + ctx.path +
-			       ": the files are root-only (mode 0400; run as root or with "
-			       "CAP_DAC_READ_SEARCH)";
+			       ": it is root-only (mode 0400)";
 		return "cannot read " + ctx.path + ": " + what;
+	case Op::unit:
+		if (e == ENOENT)
+			return "no cgroup of unit " + quoted(ctx.partition) + " below " + ctx.path +
+			       " (is it running? systemd creates it on start)";
+		return "cannot search " + ctx.path + " for unit " + quoted(ctx.partition) + ": " +
+		       what;
 	case Op::cgroup:
 		switch (e) {
 		case ENOENT:

@@ -6,19 +6,19 @@
 #include <system_error>
 #include <vector>
 
-
 namespace ksmtool {
 
 /// Distinct, documented exit codes (see ksmpart-tool(1), EXIT STATUS).
 enum class Exit : int {
 	ok = 0,
-	failure = 1,     ///< any other error
+	failure = 1,     ///< any other error, and write errors on standard output
 	usage = 2,       ///< bad command line
 	unsupported = 3, ///< kernel without ksmpart (ENOSYS) or without the feature used
-	permission = 4,  ///< ptrace access, partition mode, or a capability missing
-	not_found = 5,   ///< no such process, partition, member, cgroup, region or holder
+	permission = 4,  ///< ptrace access, partition mode, a capability, or partitions disabled
+	not_found = 5,   ///< no such process, partition, member, cgroup, unit, region or holder
 	partial = 6,     ///< some targets done, others failed
-	conflict = 7,    ///< partition exists (--excl), held already, or process in another one
+	conflict =
+	    7, ///< partition exists (--excl / another user's), held, or process in another one
 };
 
 inline int code(Exit e)
@@ -34,8 +34,9 @@ enum class Op {
 	unmerge, ///< ksm_unmerge
 	leave,   ///< ksm_leave
 	stats,   ///< KSM_IOC_GET_STATS
-	sysfs,   ///< reading /sys/kernel/mm/ksm/partitions
+	table,   ///< reading /proc/ksm_partitions
 	cgroup,  ///< enumerating a cgroup
+	unit,    ///< finding the cgroup of a systemd unit
 	target,  ///< pidfd_open or reading /proc/PID/maps of a target
 	holder,  ///< the --hold process and its pid file
 };
@@ -50,7 +51,7 @@ struct ErrorContext {
 };
 
 /// One line naming what failed and why, without the program name, for
-/// the tool's own operations (sysfs, cgroup, holder); the library's
+/// the tool's own operations (cgroup, unit, holder); the library's
 /// ksmpart::Error messages already do this for the system calls.
 std::string describe(Op op, std::error_code ec, const ErrorContext &ctx);
 

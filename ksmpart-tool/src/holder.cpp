@@ -18,7 +18,28 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#ifdef KSMPART_HAVE_LIBSYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
+
 namespace ksmtool {
+
+void notify_ready(const std::string &status)
+{
+#ifdef KSMPART_HAVE_LIBSYSTEMD
+	sd_notifyf(0, "READY=1\nSTATUS=holding %s\nMAINPID=%d", status.c_str(),
+	           static_cast<int>(::getpid()));
+#else
+	(void)status;
+#endif
+}
+
+void notify_stopping()
+{
+#ifdef KSMPART_HAVE_LIBSYSTEMD
+	sd_notify(0, "STOPPING=1");
+#endif
+}
 
 namespace {
 

@@ -29,6 +29,11 @@ inline constexpr const char *holder_comm = "ksmpart-hold";
 pid_t start_holder(const ksmpart::Partition &part, const std::string &pidfile, std::error_code &ec,
                    pid_t *other = nullptr);
 
+/// Tell a supervisor (systemd, Type=notify) that the service is ready /
+/// stopping, with a status line; nothing without $NOTIFY_SOCKET.
+void notify_ready(const std::string &status);
+void notify_stopping();
+
 /// Stop the holder recorded in `pidfile` and wait (up to `timeout_ms`) for
 /// it to exit. Returns its pid, or -1 with `ec`: ENOENT (no pid file),
 /// ESRCH (stale pid file, now removed), EPERM (another user's), ETIMEDOUT,

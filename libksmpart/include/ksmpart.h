@@ -17,8 +17,15 @@
  *    CAP_SYS_PTRACE; the caller lacks CAP_SYS_PTRACE)".
  *  - No function throws or aborts on bad input; NULL pointers where an object
  *    is required give -EINVAL.
- *  - -ENOSYS means the running kernel has no ksmpart system calls (it needs
- *    a kernel built with CONFIG_KSM_PARTITION).
+ *  - -ENOSYS means the running kernel has no ksmpart support (it needs a
+ *    kernel built with CONFIG_KSM_PARTITION). The library makes no ksmpart
+ *    system call at all unless the kernel shows a positive marker (see
+ *    ksmpart_available()): the provisional syscall numbers belong to other
+ *    calls on other kernels.
+ *  - -EPERM from creating a partition or merging, with a message saying so,
+ *    when the administrator disabled partitions
+ *    (/sys/kernel/mm/ksm/partitions/enabled is 0), or, for merging, while
+ *    /sys/kernel/mm/ksm/run is 2.
  *  - Structures passed in for output are size-versioned: the caller sets the
  *    `size` member to sizeof(the struct) as compiled; the library writes at
  *    most that many bytes and stores the number of bytes written in `size`.
@@ -33,6 +40,16 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include <sys/uio.h>
+
+#include <ksmpart/version.h>
+
+/* The library exports exactly the functions marked so (symbol version
+ * LIBKSMPART_0); everything else in it is hidden. */
+#if defined(__GNUC__)
+#define KSMPART_API __attribute__((visibility("default")))
+#else
+#define KSMPART_API
+#endif
 
 #ifdef __cplusplus
 extern "C" {
@@ -129,7 +146,7 @@ struct ksmpart_stats {
  *
  * Return: a static string "MAJOR.MINOR.PATCH". Never fails.
  */
-const char *ksmpart_version(void);
+KSMPART_API const char *ksmpart_version(void);
 
 /**
  * ksmpart_last_error() - message of the last failure in this thread.
@@ -139,17 +156,20 @@ const char *ksmpart_version(void);
  * missing), or "" if none failed yet. Valid until the next ksmpart_* call in
  * this thread. Never NULL.
  */
-const char *ksmpart_last_error(void);
+KSMPART_API const char *ksmpart_last_error(void);
 
 /**
  * ksmpart_available() - does the running kernel have ksmpart?
  *
- * Probes with ksm_open(NULL, ~0U, 0) (EINVAL if the calls exist).
+ * Looks for a positive marker of a ksmpart kernel and makes no system
+ * call of ksmpart's: the directory /sys/kernel/mm/ksm/partitions/, or a
+ * line starting with "ksm_partition " in /proc/self/ksm_stat. The answer
+ * is cached for the process; every other function fails with -ENOSYS,
+ * without entering the kernel, when it is negative.
  *
- * Return: 0 if available, -ENOSYS if not, another -errno if the probe failed
- * unexpectedly (e.g. blocked by seccomp with -EPERM).
+ * Return: 0 if available, -ENOSYS if not.
  */
-int ksmpart_available(void);
+KSMPART_API int ksmpart_available(void);
 
 /**
  * ksmpart_open() - open or create a named partition.
@@ -162,16 +182,38 @@ int ksmpart_available(void);
  *         applied); must be 0 without KSMPART_CREATE.
  * @out:   receives the new handle on success; untouched on failure.
  *
- * Opening an existing partition needs read and write permission by @mode
- * and owner, or CAP_IPC_OWNER.
+ * Without KSMPART_CREATE, opening an existing partition needs read and
+ * write permission by its mode and owner, or CAP_IPC_OWNER. With
+ * KSMPART_CREATE, an existing partition is opened only if it is the
+ * caller's own (owner uid == fsuid); a name owned by another user gives
+ * -EEXIST, never that user's partition: open it without KSMPART_CREATE
+ * to join it on purpose.
  *
  * Return: 0, or -EINVAL (bad name, flags or mode; NULL @name or @out),
  * -ENAMETOOLONG, -ENOENT (no such partition and no KSMPART_CREATE),
- * -EEXIST (KSMPART_EXCL and it exists), -EACCES (mode denies read+write),
- * -EMFILE, -ENFILE, -ENOMEM, -ENOSYS.
+ * -EEXIST (KSMPART_EXCL and it exists, or KSMPART_CREATE and another user
+ * owns it), -EACCES (mode denies read+write), -EPERM (KSMPART_CREATE of a
+ * new partition while the administrator disabled partitions), -EMFILE,
+ * -ENFILE, -ENOMEM, -ENOSYS.
  */
-int ksmpart_open(const char *name, unsigned int flags, unsigned int mode,
+KSMPART_API int ksmpart_open(const char *name, unsigned int flags, unsigned int mode,
                  struct ksmpart_partition **out);
+
+/**
+ * ksmpart_open_or_create() - create a named partition or open one's own.
+ * @name, @mode: as for ksmpart_open().
+ * @flags:   0 or KSMPART_ZERO_PAGES (applies only if created).
+ * @out:     receives the new handle on success.
+ * @created: if not NULL, set to 1 if this call created the partition, 0 if
+ *           it opened the caller's existing one.
+ *
+ * Never opens another user's partition: that is -EEXIST (join it on
+ * purpose with ksmpart_open() without KSMPART_CREATE).
+ *
+ * Return: as ksmpart_open() with KSMPART_CREATE.
+ */
+KSMPART_API int ksmpart_open_or_create(const char *name, unsigned int flags, unsigned int mode,
+                                       struct ksmpart_partition **out, int *created);
 
 /**
  * ksmpart_open_anonymous() - create a new anonymous partition.
@@ -181,9 +223,10 @@ int ksmpart_open(const char *name, unsigned int flags, unsigned int mode,
  * An anonymous partition has no name; it is shared only by passing its fd
  * (ksmpart_fd()) through fork, SCM_RIGHTS or pidfd_getfd().
  *
- * Return: 0, or -EINVAL, -EMFILE, -ENFILE, -ENOMEM, -ENOSYS.
+ * Return: 0, or -EINVAL, -EPERM (partitions disabled by the administrator),
+ * -EMFILE, -ENFILE, -ENOMEM, -ENOSYS.
  */
-int ksmpart_open_anonymous(unsigned int flags, struct ksmpart_partition **out);
+KSMPART_API int ksmpart_open_anonymous(unsigned int flags, struct ksmpart_partition **out);
 
 /**
  * ksmpart_adopt_fd() - wrap an existing partition fd.
@@ -196,14 +239,14 @@ int ksmpart_open_anonymous(unsigned int flags, struct ksmpart_partition **out);
  *
  * Return: 0, or -EINVAL (@fd < 0 or @out NULL), -ENOMEM.
  */
-int ksmpart_adopt_fd(int fd, struct ksmpart_partition **out);
+KSMPART_API int ksmpart_adopt_fd(int fd, struct ksmpart_partition **out);
 
 /**
  * ksmpart_fd() - the partition fd of a handle (still owned by the handle).
  *
  * Return: the fd, or -EINVAL if @p is NULL.
  */
-int ksmpart_fd(const struct ksmpart_partition *p);
+KSMPART_API int ksmpart_fd(const struct ksmpart_partition *p);
 
 /**
  * ksmpart_close() - close the partition fd and free the handle.
@@ -211,7 +254,7 @@ int ksmpart_fd(const struct ksmpart_partition *p);
  * The partition lives on while other fds or members reference it. NULL is
  * ignored. Never fails.
  */
-void ksmpart_close(struct ksmpart_partition *p);
+KSMPART_API void ksmpart_close(struct ksmpart_partition *p);
 
 /**
  * ksmpart_pidfd_open() - a pidfd for a process, for the pidfd arguments.
@@ -223,7 +266,7 @@ void ksmpart_close(struct ksmpart_partition *p);
  * Return: the pidfd (or KSMPART_PIDFD_SELF), or -ESRCH (no such process),
  * -EINVAL, -EMFILE, -ENFILE, -ENOSYS (kernel before 5.3).
  */
-int ksmpart_pidfd_open(pid_t pid);
+KSMPART_API int ksmpart_pidfd_open(pid_t pid);
 
 /**
  * ksmpart_merge() - merge identical pages in the target's ranges.
@@ -241,10 +284,11 @@ int ksmpart_pidfd_open(pid_t pid);
  *
  * Return: 0 if every range was processed, else the -errno that stopped it:
  * -EBADF, -EINVAL, -EFAULT, -ESRCH (target gone), -EPERM (no ptrace attach
- * access to the target), -EBUSY (target is a member of another partition),
+ * access to the target; or partitions disabled by the administrator, or
+ * /sys/kernel/mm/ksm/run is 2: the message says which), -EBUSY (target is a member of another partition),
  * -EINTR, -ENOMEM, -ENOSYS.
  */
-int ksmpart_merge(const struct ksmpart_partition *p, int pidfd, const struct iovec *vec,
+KSMPART_API int ksmpart_merge(const struct ksmpart_partition *p, int pidfd, const struct iovec *vec,
                   size_t vlen, struct ksmpart_merge_report *report);
 
 /**
@@ -260,8 +304,23 @@ int ksmpart_merge(const struct ksmpart_partition *p, int pidfd, const struct iov
  * Return: as ksmpart_merge(), plus -EACCES if /proc/@pid/maps is not
  * readable.
  */
-int ksmpart_merge_anonymous(const struct ksmpart_partition *p, pid_t pid,
+KSMPART_API int ksmpart_merge_anonymous(const struct ksmpart_partition *p, pid_t pid,
                             struct ksmpart_merge_report *report);
+
+/**
+ * ksmpart_merge_anonymous_pidfd() - ksmpart_merge_anonymous() by pidfd.
+ * @p:      the partition.
+ * @pidfd:  the target: a pidfd or KSMPART_PIDFD_SELF (not closed).
+ * @report: optional; @report->size must be set.
+ *
+ * As ksmpart_merge_anonymous(), but the target cannot be a recycled pid:
+ * its maps are read by pid and then checked to belong to the pidfd's
+ * process, still alive.
+ *
+ * Return: as ksmpart_merge_anonymous().
+ */
+KSMPART_API int ksmpart_merge_anonymous_pidfd(const struct ksmpart_partition *p, int pidfd,
+                                              struct ksmpart_merge_report *report);
 
 /**
  * ksmpart_unmerge() - break sharing of this partition's pages in ranges.
@@ -274,7 +333,7 @@ int ksmpart_merge_anonymous(const struct ksmpart_partition *p, pid_t pid,
  * -ESRCH, -EPERM, -ENOENT (target not a member of @p), -EINTR, -ENOMEM,
  * -ENOSYS.
  */
-int ksmpart_unmerge(const struct ksmpart_partition *p, int pidfd, const struct iovec *vec,
+KSMPART_API int ksmpart_unmerge(const struct ksmpart_partition *p, int pidfd, const struct iovec *vec,
                     size_t vlen, struct ksmpart_merge_report *report);
 
 /**
@@ -285,7 +344,7 @@ int ksmpart_unmerge(const struct ksmpart_partition *p, int pidfd, const struct i
  * Return: 0, or -EBADF, -ESRCH, -EPERM, -ENOENT (not a member of @p),
  * -EINTR, -ENOMEM, -ENOSYS.
  */
-int ksmpart_leave(const struct ksmpart_partition *p, int pidfd);
+KSMPART_API int ksmpart_leave(const struct ksmpart_partition *p, int pidfd);
 
 /**
  * ksmpart_get_stats() - statistics of the partition.
@@ -298,7 +357,7 @@ int ksmpart_leave(const struct ksmpart_partition *p, int pidfd);
  * Return: 0, or -EINVAL (NULL argument, @st->size too small), -ENOTTY
  * (kernel without partition statistics), -EBADF.
  */
-int ksmpart_get_stats(const struct ksmpart_partition *p, struct ksmpart_stats *st);
+KSMPART_API int ksmpart_get_stats(const struct ksmpart_partition *p, struct ksmpart_stats *st);
 
 /**
  * ksmpart_anonymous_ranges() - the private anonymous memory of a process.
@@ -312,7 +371,17 @@ int ksmpart_get_stats(const struct ksmpart_partition *p, struct ksmpart_stats *s
  * Return: the number of ranges (>= 0), or -ESRCH (no such process), -EACCES,
  * -ENOMEM, -EINVAL (@vec NULL).
  */
-ssize_t ksmpart_anonymous_ranges(pid_t pid, struct iovec **vec);
+KSMPART_API ssize_t ksmpart_anonymous_ranges(pid_t pid, struct iovec **vec);
+
+/**
+ * ksmpart_anonymous_ranges_pidfd() - ksmpart_anonymous_ranges() by pidfd.
+ * @pidfd: a pidfd or KSMPART_PIDFD_SELF (not closed).
+ * @vec:   as for ksmpart_anonymous_ranges().
+ *
+ * Return: as ksmpart_anonymous_ranges(); -ESRCH also if the pidfd's process
+ * has exited (so the maps read cannot be a recycled pid's).
+ */
+KSMPART_API ssize_t ksmpart_anonymous_ranges_pidfd(int pidfd, struct iovec **vec);
 
 /**
  * ksmpart_region_ranges() - the mappings of a named region of a process.
@@ -323,7 +392,7 @@ ssize_t ksmpart_anonymous_ranges(pid_t pid, struct iovec **vec);
  * Return: the number of ranges (> 0), or -ENOENT (no such region), -ESRCH,
  * -EACCES, -ENOMEM, -EINVAL.
  */
-ssize_t ksmpart_region_ranges(pid_t pid, const char *region, struct iovec **vec);
+KSMPART_API ssize_t ksmpart_region_ranges(pid_t pid, const char *region, struct iovec **vec);
 
 #ifdef __cplusplus
 }

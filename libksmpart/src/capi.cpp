@@ -38,6 +38,7 @@ int fail(const ksmpart::Error &e)
 		return -EINVAL;
 	case ksmpart::errc::no_progress:
 	case ksmpart::errc::bad_maps:
+	case ksmpart::errc::bad_format:
 		return -EIO;
 	}
 	return -EIO;
@@ -212,6 +213,31 @@ int ksmpart_open(const char *name, unsigned int flags, unsigned int mode,
 	});
 }
 
+int ksmpart_open_or_create(const char *name, unsigned int flags, unsigned int mode,
+                           struct ksmpart_partition **out, int *created)
+{
+	return guard([&]() -> int {
+		if (!name || !out)
+			return fail(EINVAL,
+			            "ksmpart_open_or_create: name and out must not be NULL");
+		if (flags & ~KSMPART_ZERO_PAGES)
+			return fail(EINVAL, "ksmpart_open_or_create: only KSMPART_ZERO_PAGES is "
+			                    "allowed in flags");
+		ksmpart::CreateOptions o;
+		o.mode = mode;
+		o.zero_pages = flags & KSMPART_ZERO_PAGES;
+		auto r = ksmpart::Partition::open_or_create(name, o);
+		if (!r)
+			return fail(r.error());
+		auto p = std::make_unique<ksmpart_partition>();
+		p->partition = std::move(r->partition);
+		if (created)
+			*created = r->created ? 1 : 0;
+		*out = p.release();
+		return 0;
+	});
+}
+
 int ksmpart_open_anonymous(unsigned int flags, struct ksmpart_partition **out)
 {
 	return guard([&]() -> int {
@@ -300,6 +326,22 @@ int ksmpart_merge_anonymous(const struct ksmpart_partition *p, pid_t pid,
 	});
 }
 
+int ksmpart_merge_anonymous_pidfd(const struct ksmpart_partition *p, int pidfd,
+                                  struct ksmpart_merge_report *report)
+{
+	return guard([&]() -> int {
+		if (!p)
+			return fail(EINVAL, "ksmpart_merge_anonymous_pidfd: NULL handle");
+		if (int r = check_report(report))
+			return r;
+		Borrowed target(pidfd);
+		auto rep = p->partition.merge(target.pidfd, ksmpart::Selector::anonymous());
+		int ret = rep.ok() ? 0 : fail(rep.error);
+		fill_report(report, rep, &rep, ret);
+		return ret;
+	});
+}
+
 int ksmpart_unmerge(const struct ksmpart_partition *p, int pidfd, const struct iovec *vec,
                     size_t vlen, struct ksmpart_merge_report *report)
 {
@@ -377,6 +419,20 @@ ssize_t ksmpart_anonymous_ranges(pid_t pid, struct iovec **vec)
 		if (!target)
 			return fail(target.error());
 		auto r = ksmpart::select_ranges(*target, ksmpart::Selector::anonymous());
+		if (!r)
+			return fail(r.error());
+		return ranges_out(*r, vec);
+	});
+}
+
+ssize_t ksmpart_anonymous_ranges_pidfd(int pidfd, struct iovec **vec)
+{
+	return guard([&]() -> ssize_t {
+		if (!vec)
+			return fail(EINVAL, "ksmpart_anonymous_ranges_pidfd: vec must not be NULL");
+		*vec = nullptr;
+		Borrowed target(pidfd);
+		auto r = ksmpart::select_ranges(target.pidfd, ksmpart::Selector::anonymous());
 		if (!r)
 			return fail(r.error());
 		return ranges_out(*r, vec);

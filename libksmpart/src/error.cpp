@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 // Error messages that name the cause of each errno, per docs/abi.md.
+#include "backend.hpp"
 #include "internal.hpp"
 #include "ksmpart/syscall.hpp"
+#include "ksmpart/system.hpp"
 
 #include <cerrno>
 #include <cstring>
-#include <dirent.h>
 #include <fcntl.h>
 #include <sstream>
 #include <sys/capability.h>
@@ -30,20 +31,15 @@ public:
 			return "no such region in the process's maps";
 		case errc::bad_maps:
 			return "unparsable /proc/<pid>/maps";
+		case errc::bad_format:
+			return "unexpected format of a ksmpart /proc or sysfs file";
 		}
 		return "unknown ksmpart error";
 	}
 };
 
 const char *const no_syscalls =
-    "this kernel has no ksmpart system calls (needs a kernel with CONFIG_KSM_PARTITION)";
-
-std::string trim(std::string s)
-{
-	while (!s.empty() && (s.back() == '\n' || s.back() == ' '))
-		s.pop_back();
-	return s;
-}
+    "this kernel has no ksmpart support (needs a kernel with CONFIG_KSM_PARTITION)";
 
 /// "; the caller has CAP_X" or "; the caller lacks CAP_X".
 std::string cap_note(int cap, const char *name)
@@ -71,40 +67,48 @@ std::string partition(const ErrorContext &ctx)
 	return "the partition";
 }
 
-/// Owner and mode of the named partition in the caller's IPC namespace,
-/// from sysfs (root-only files: available when the caller runs as root
-/// without CAP_IPC_OWNER, the common way to be denied).
+/// Owner and mode of the named partition, for messages (find_named(); the
+/// fd route only where opening it is harmless to try).
 struct Owner {
-	std::string mode, uid, gid;
+	unsigned mode = 0;
+	uid_t uid = 0;
+	gid_t gid = 0;
 };
-std::optional<Owner> find_owner(std::string_view name)
+std::optional<Owner> find_owner(std::string_view name, bool may_open)
 {
-	struct stat ns;
-	if (stat("/proc/self/ns/ipc", &ns) != 0)
-		return std::nullopt;
-	const std::string dir = "/sys/kernel/mm/ksm/partitions";
-	DIR *d = opendir(dir.c_str());
-	if (!d)
-		return std::nullopt;
-	std::optional<Owner> found;
-	while (dirent *ent = readdir(d)) {
-		if (ent->d_name[0] == '.')
-			continue;
-		std::string p = dir + "/" + ent->d_name + "/";
-		auto n = detail::read_file(p + "name");
-		auto ipc = detail::read_file(p + "ipc_ns");
-		if (!n || !ipc || trim(*n) != name || trim(*ipc) != std::to_string(ns.st_ino))
-			continue;
-		auto mode = detail::read_file(p + "mode");
-		auto uid = detail::read_file(p + "owner_uid");
-		auto gid = detail::read_file(p + "owner_gid");
-		if (mode && uid && gid)
-			found = Owner{trim(*mode), trim(*uid), trim(*gid)};
-		break;
+	std::optional<PartitionInfo> p;
+	if (may_open) {
+		p = find_named(name);
+	} else if (auto t = read_partition_table()) {
+		for (auto &x : *t) {
+			if (x.name != std::string(name))
+				continue;
+			if (p)
+				return std::nullopt;
+			p = x;
+		}
 	}
-	closedir(d);
-	return found;
+	if (!p)
+		return std::nullopt;
+	return Owner{p->mode, p->uid, p->gid};
 }
+
+/// Reads /sys/kernel/mm/ksm/<file> as a number; nullopt if unreadable.
+std::optional<long> ksm_knob(const std::string &file)
+{
+	auto v = detail::read_file(detail::ksm_sysfs_dir() + "/" + file);
+	if (!v)
+		return std::nullopt;
+	char *end = nullptr;
+	long n = std::strtol(v->c_str(), &end, 10);
+	if (end == v->c_str())
+		return std::nullopt;
+	return n;
+}
+
+const char *const disabled =
+    "the administrator disabled ksmpart partitions (/sys/kernel/mm/ksm/partitions/enabled "
+    "is 0): creating partitions and merging fail until it is set to 1";
 
 /// Why a name is invalid, or "" if it looks valid.
 std::string name_problem(std::string_view name)
@@ -159,14 +163,30 @@ std::string open_message(int e, const ErrorContext &ctx)
 	case ENOENT:
 		return what + " does not exist in this IPC namespace (create it with "
 		              "KSM_OPEN_CREATE)";
-	case EEXIST:
-		return what + " already exists (exclusive create)";
+	case EEXIST: {
+		if (ctx.flags & open_excl)
+			return what + " already exists (exclusive create)";
+		// KSM_OPEN_CREATE without EXCL opens only the caller's own
+		// partition; another user's name is EEXIST (docs/abi.md 4).
+		std::string owner = "another user";
+		if (auto o = find_owner(ctx.name, true))
+			owner = "uid " + std::to_string(o->uid);
+		return what + " exists and belongs to " + owner + " (the caller's fsuid is " +
+		       std::to_string(geteuid()) +
+		       "); open it without KSM_OPEN_CREATE if you meant to join it";
+	}
+	case EPERM:
+		if (ksm_knob("partitions/enabled") == 0L)
+			return what + ": " + disabled;
+		return what + ": operation not permitted (is creating partitions disabled? see "
+		              "/sys/kernel/mm/ksm/partitions/enabled)";
 	case EACCES: {
 		std::string who = "uid " + std::to_string(geteuid());
 		std::string msg;
-		if (auto o = find_owner(ctx.name))
-			msg = what + ": mode " + o->mode + " owner uid " + o->uid + " gid " +
-			      o->gid + " denies read+write to " + who;
+		if (auto o = find_owner(ctx.name, false))
+			msg = what + ": mode " + octal(o->mode) + " owner uid " +
+			      std::to_string(o->uid) + " gid " + std::to_string(o->gid) +
+			      " denies read+write to " + who;
 		else
 			msg = what + ": its mode and owner deny read+write to " + who;
 		return msg + " (CAP_IPC_OWNER overrides" +
@@ -236,6 +256,12 @@ std::string target_message(Op op, int e, const ErrorContext &ctx)
 		return pre + "no such process (it exited, is a zombie, has no address space, "
 		             "or the pidfd names a non-leader thread)";
 	case EPERM:
+		if (op == Op::merge && ksm_knob("partitions/enabled") == 0L)
+			return std::string(opname) + ": " + disabled;
+		if (op == Op::merge && ksm_knob("run") == 2L)
+			return std::string(opname) +
+			       ": KSM is unmerging everything (/sys/kernel/mm/ksm/run is 2); "
+			       "merging fails until the administrator sets it to 0 or 1";
 		return std::string(opname) + ": no ptrace access to " + target(ctx) + " (" +
 		       ptrace_note() + ")";
 	case EBUSY:

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <sys/types.h>
+#include <vector>
 
 namespace ksmpart::detail {
 
@@ -29,6 +30,20 @@ inline ErrorContext pid_context(pid_t pid) noexcept
 	c.pid = pid;
 	return c;
 }
+
+/// /sys/kernel/mm/ksm (tests point it elsewhere: sys::set_probe_paths).
+std::string ksm_sysfs_dir();
+
+}
+
+namespace ksmpart {
+struct MapEntry;
+/// Tests: the VMAs of pid (0: self) through PROCMAP_QUERY alone; `err` is
+/// 0 or -errno (-ENOTTY: the kernel lacks it).
+std::vector<MapEntry> query_maps_for_tests(pid_t pid, int &err);
+}
+
+namespace ksmpart::detail {
 
 /// Close an fd preserving errno.
 void close_fd(int fd) noexcept;

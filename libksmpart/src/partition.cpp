@@ -2,6 +2,7 @@
 // Partition: the fd object and batched merge/unmerge.
 #include "ksmpart/partition.hpp"
 
+#include "backend.hpp"
 #include "internal.hpp"
 #include "ksmpart/syscall.hpp"
 
@@ -155,6 +156,26 @@ Result<Partition> Partition::open(std::string_view name, bool cloexec)
 	if (n.find('\0') != n.npos)
 		return detail::invalid_argument("open partition: name contains a NUL byte");
 	return do_open(n.c_str(), cloexec ? open_cloexec : 0, 0);
+}
+
+Result<Opened> Partition::open_or_create(std::string_view name, const CreateOptions &opts)
+{
+	CreateOptions o = opts;
+	o.exclusive = true;
+	auto r = create(name, o);
+	if (r)
+		return Opened{std::move(r).value(), true};
+	if (opts.exclusive || r.error().errnum() != EEXIST)
+		return r.error();
+	// It exists: CREATE without EXCL opens it if it is ours, else EEXIST
+	// (another user's). A racing last close may have removed it meanwhile,
+	// in which case this creates it after all (flags say so, not us): the
+	// partition is new but indistinguishable; report it as opened.
+	o.exclusive = false;
+	auto again = create(name, o);
+	if (!again)
+		return again.error();
+	return Opened{std::move(again).value(), false};
 }
 
 Result<Partition> Partition::anonymous(const CreateOptions &opts)

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #include "ksmpart/pidfd.hpp"
 
+#include "backend.hpp"
 #include "internal.hpp"
 #include "ksmpart/syscall.hpp"
 

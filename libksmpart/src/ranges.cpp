@@ -2,12 +2,16 @@
 // Merge ranges from /proc/<pid>/maps.
 #include "ksmpart/ranges.hpp"
 
+#include "backend.hpp"
 #include "internal.hpp"
 #include "ksmpart/pidfd.hpp"
 #include "ksmpart/syscall.hpp"
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 namespace ksmpart {
@@ -49,10 +53,101 @@ std::vector<MapEntry> parse_maps(std::string_view text, std::size_t *bad_lines)
 	return out;
 }
 
+namespace {
+
+// PROCMAP_QUERY (Linux 6.11, so in 6.12): one VMA per ioctl on an open
+// /proc/PID/maps, binary, without the torn reads of the text. Declared here
+// as the UAPI defines it (<linux/fs.h>), for older build hosts.
+struct procmap_query {
+	std::uint64_t size;
+	std::uint64_t query_flags;
+	std::uint64_t query_addr;
+	std::uint64_t vma_start;
+	std::uint64_t vma_end;
+	std::uint64_t vma_flags;
+	std::uint64_t vma_page_size;
+	std::uint64_t vma_offset;
+	std::uint64_t inode;
+	std::uint32_t dev_major;
+	std::uint32_t dev_minor;
+	std::uint32_t vma_name_size;
+	std::uint32_t build_id_size;
+	std::uint64_t vma_name_addr;
+	std::uint64_t build_id_addr;
+};
+constexpr unsigned long procmap_query_ioctl = _IOWR('f', 17, struct procmap_query);
+constexpr std::uint64_t q_readable = 0x01, q_writable = 0x02, q_executable = 0x04, q_shared = 0x08,
+                        q_covering_or_next = 0x10;
+
+/// Every VMA through PROCMAP_QUERY; -ENOTTY if the kernel lacks it.
+int query_maps(int fd, std::vector<MapEntry> &out)
+{
+	std::uint64_t addr = 0;
+	std::vector<char> name(4096);
+	for (;;) {
+		procmap_query q{};
+		q.size = sizeof(q);
+		q.query_flags = q_covering_or_next;
+		q.query_addr = addr;
+		q.vma_name_size = static_cast<std::uint32_t>(name.size());
+		q.vma_name_addr = reinterpret_cast<std::uintptr_t>(name.data());
+		if (::ioctl(fd, procmap_query_ioctl, &q) < 0) {
+			if (errno == ENOENT) // no VMA at or after addr: done
+				return 0;
+			if (errno == ENAMETOOLONG && name.size() < (1u << 20)) {
+				name.resize(name.size() * 4);
+				continue;
+			}
+			return -errno;
+		}
+		MapEntry e;
+		e.start = q.vma_start;
+		e.end = q.vma_end;
+		e.readable = q.vma_flags & q_readable;
+		e.writable = q.vma_flags & q_writable;
+		e.executable = q.vma_flags & q_executable;
+		e.shared = q.vma_flags & q_shared;
+		e.offset = q.vma_offset;
+		e.inode = q.inode;
+		if (q.vma_name_size > 0)
+			e.path.assign(name.data(), strnlen(name.data(), q.vma_name_size));
+		out.push_back(std::move(e));
+		if (q.vma_end <= addr)
+			return -EIO; // cannot happen; never loop
+		addr = q.vma_end;
+	}
+}
+
+} // namespace
+
+std::vector<MapEntry> query_maps_for_tests(pid_t pid, int &err)
+{
+	std::string path =
+	    pid > 0 ? "/proc/" + std::to_string(pid) + "/maps" : std::string("/proc/self/maps");
+	std::vector<MapEntry> out;
+	int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+	err = fd < 0 ? -errno : query_maps(fd, out);
+	if (fd >= 0)
+		::close(fd);
+	return out;
+}
+
 Result<std::vector<MapEntry>> read_maps(pid_t pid)
 {
 	std::string path =
 	    pid > 0 ? "/proc/" + std::to_string(pid) + "/maps" : std::string("/proc/self/maps");
+	// Binary first (PROCMAP_QUERY); the text where the kernel lacks it.
+	if (int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC); fd >= 0) {
+		std::vector<MapEntry> maps;
+		int r = query_maps(fd, maps);
+		::close(fd);
+		if (r == 0 && !maps.empty())
+			return maps;
+		if (r == 0 || r == -ESRCH) // no VMA: a zombie or past exit_mm()
+			return describe_error(Op::read_maps, ESRCH, detail::pid_context(pid));
+		if (r != -ENOTTY && r != -EINVAL)
+			return describe_error(Op::read_maps, -r, detail::pid_context(pid));
+	}
 	std::string text;
 	int r = detail::read_proc_file(path, text);
 	// No /proc entry: the process is gone.

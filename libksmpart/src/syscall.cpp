@@ -1,10 +1,14 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-// The system call layer: raw calls, no policy.
+// The system call layer: raw calls behind the ksmpart-kernel check, no policy.
 #include "ksmpart/syscall.hpp"
+
+#include "backend.hpp"
+#include "internal.hpp"
 
 #include <atomic>
 #include <cerrno>
 #include <linux/ksmpart.h>
+#include <mutex>
 #include <signal.h>
 #include <string>
 #include <string_view>
@@ -32,35 +36,51 @@ static_assert(merge_result_joined == KSM_MERGE_RESULT_JOINED);
 namespace sys {
 namespace {
 
-/// Whether the numbers 463-466 are ksmpart's. They are provisional: since
-/// Linux 6.13 they are setxattrat/getxattrat/listxattrat/removexattrat, which
-/// must never be called with our arguments, and which would answer a plain
-/// ENOSYS probe with EINVAL/EFAULT. So identify ksmpart positively, once: by
-/// its sysfs directory, or by an anonymous partition fd's anon inode name.
+std::mutex probe_lock;
+std::string ksm_dir = "/sys/kernel/mm/ksm";
+std::string ksm_stat_marker = "/proc/self/ksm_stat";
+// -1: not probed yet, 0: not ksmpart, 1: ksmpart.
+std::atomic<int> probed{-1};
+
+/// A positive marker of a ksmpart kernel; no system call of ours is made.
+/// Linux 6.13 gave 463-466 to the *xattrat calls and later kernels may give
+/// any number to anything, so "the call did not fail with ENOSYS" proves
+/// nothing, and calling a stranger's syscall with our arguments is never
+/// acceptable.
+bool find_marker()
+{
+	struct stat st;
+	if (stat((ksm_dir + "/partitions").c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+		return true;
+	std::string text;
+	if (detail::read_proc_file(ksm_stat_marker, text) < 0)
+		return false;
+	std::string_view rest(text);
+	while (!rest.empty()) {
+		auto nl = rest.find('\n');
+		auto line = rest.substr(0, nl);
+		if (line.starts_with("ksm_partition "))
+			return true;
+		rest.remove_prefix(nl == rest.npos ? rest.size() : nl + 1);
+	}
+	return false;
+}
+
 bool numbers_are_ksmpart() noexcept
 {
-	static const bool yes = [] {
-		struct stat st;
-		if (stat("/sys/kernel/mm/ksm/partitions", &st) == 0 && S_ISDIR(st.st_mode))
-			return true;
-		int saved = errno;
-		long fd = ::syscall(__NR_ksm_open, nullptr, KSM_OPEN_CLOEXEC, 0);
-		bool ok;
-		if (fd >= 0) {
-			char buf[64];
-			std::string link = "/proc/self/fd/" + std::to_string(fd);
-			ssize_t n = readlink(link.c_str(), buf, sizeof(buf));
-			ok = n > 0 && std::string_view(buf, n) == "anon_inode:[ksm_partition]";
-			::close(static_cast<int>(fd));
-		} else {
-			// Resource shortage says nothing about the call; let the real
-			// call report it. Anything else (ENOSYS, or EFAULT/EINVAL that
-			// an anonymous ksm_open cannot give) means not ksmpart.
-			ok = errno == EMFILE || errno == ENFILE || errno == ENOMEM;
-		}
-		errno = saved;
-		return ok;
-	}();
+	int v = probed.load(std::memory_order_acquire);
+	if (v >= 0)
+		return v;
+	int saved = errno;
+	bool yes = false;
+	try {
+		std::lock_guard g(probe_lock);
+		yes = find_marker();
+	} catch (...) {
+		yes = false;
+	}
+	errno = saved;
+	probed.store(yes, std::memory_order_release);
 	return yes;
 }
 
@@ -72,6 +92,7 @@ long no_ksmpart() noexcept
 
 class Kernel final : public Backend {
 public:
+	bool supported() override { return numbers_are_ksmpart(); }
 	int ksm_open(const char *name, unsigned flags, unsigned mode) override
 	{
 		if (!numbers_are_ksmpart())
@@ -136,6 +157,19 @@ ScopedBackend::~ScopedBackend()
 	current.store(previous_);
 }
 
+void set_probe_paths(std::string sysfs_ksm_dir, std::string ksm_stat)
+{
+	std::lock_guard g(probe_lock);
+	ksm_dir = std::move(sysfs_ksm_dir);
+	ksm_stat_marker = std::move(ksm_stat);
+	probed.store(-1);
+}
+
+void reset_probe() noexcept
+{
+	probed.store(-1);
+}
+
 int ksm_open(const char *name, unsigned flags, unsigned mode) noexcept
 {
 	return backend().ksm_open(name, flags, mode);
@@ -165,17 +199,19 @@ int pidfd_open(pid_t pid, unsigned flags) noexcept
 
 } // namespace sys
 
+namespace detail {
+std::string ksm_sysfs_dir()
+{
+	std::lock_guard g(sys::probe_lock);
+	return sys::ksm_dir;
+}
+} // namespace detail
+
 Result<void> probe()
 {
-	int fd = sys::backend().ksm_open(nullptr, ~0U, 0);
-	if (fd >= 0) {
-		// Cannot happen with an ABI that rejects unknown flags; be tidy.
-		::close(fd);
+	if (sys::backend().supported())
 		return {};
-	}
-	if (errno == EINVAL)
-		return {};
-	return describe_error(Op::open, errno);
+	return describe_error(Op::open, ENOSYS);
 }
 
 } // namespace ksmpart

@@ -10,7 +10,7 @@ out=$build/install-check/examples-build
 progs=("$out/c/merge-self-c" "$out/cpp/merge-self-cpp" "$out/cpp-static/merge-self-cpp")
 
 echo "TAP version 13"
-echo "1..$((2 * ${#progs[@]}))"
+echo "1..$((2 * ${#progs[@]} + 2))"
 n=0 failed=0
 run() { # run DESCRIPTION COMMAND...
 	local d=$1 o
@@ -36,5 +36,15 @@ for p in "${progs[@]}"; do
 	run "$name as root" "$p"
 	# No privilege is needed to merge one's own memory.
 	run "$name as nobody" setpriv --reuid=65534 --regid=65534 --clear-groups "$p"
+done
+# Python through ctypes on the staged libksmpart.so.0 (the C ABI).
+lib=$(find "$build/install-check" -name libksmpart.so.0 | head -1)
+for how in root nobody; do
+	if [[ $how == root ]]; then
+		run "python/merge_self.py as root" env KSMPART_LIB="$lib" python3 "$top/examples/python/merge_self.py"
+	else
+		run "python/merge_self.py as nobody" setpriv --reuid=65534 --regid=65534 --clear-groups \
+			env KSMPART_LIB="$lib" python3 "$top/examples/python/merge_self.py"
+	fi
 done
 ((failed == 0))

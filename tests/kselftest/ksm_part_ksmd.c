@@ -36,6 +36,11 @@
 
 #include "kselftest_harness.h"
 
+/* A fixture only for a longer timeout (the harness default is 30 s). */
+FIXTURE(long_run) {};
+FIXTURE_SETUP(long_run) {}
+FIXTURE_TEARDOWN(long_run) {}
+
 #define MPOL_BIND_ 2
 
 /* ------------------------------------------------------------------ */
@@ -347,7 +352,8 @@ static int stress_round(double secs, int round)
 		unmerge_range(fd, KSM_PIDFD_SELF, buf, len);
 		shm->stop = 1;
 		sleep_ms(50);
-		ksmd_full_scans_wait(2, 60);
+		if (!ksmd_full_scans_wait(2, 60))
+			fprintf(stderr, "# round %d: ksmd made no 2 full scans in 60 s\n", round);
 		sh = part_fdinfo(0, fd, "ksm_pages_shared");
 		sg = part_fdinfo(0, fd, "ksm_pages_sharing");
 		ri = part_fdinfo(0, fd, "ksm_rmap_items");
@@ -362,6 +368,8 @@ static int stress_round(double secs, int round)
 		if (!WIFEXITED(st) || WEXITSTATUS(st))
 			_exit(11);
 		close(fd);
+		fprintf(stderr, "# round %d: %ld merge/unmerge iterations, counters back to 0\n", round,
+			shm->iterations);
 		_exit(0);
 	}
 	st = wait_status(p);
@@ -369,7 +377,7 @@ static int stress_round(double secs, int round)
 	return st;
 }
 
-TEST(f2_stress)
+TEST_F_TIMEOUT(long_run, f2_stress, 300)
 {
 	double secs = getenv("KSM_F2_STRESS_SECONDS") ? atof(getenv("KSM_F2_STRESS_SECONDS")) : 30;
 	double end = now_sec() + secs;
@@ -392,7 +400,7 @@ TEST(f2_stress)
 
 #define L1_ROUNDS 200
 
-TEST(teardown_with_nonmember_mapping)
+TEST_F_TIMEOUT(long_run, teardown_with_nonmember_mapping, 600)
 {
 	static const char *const names[] = { "ksm_stable_node" };
 	long base, now = -1, pshared0;
@@ -559,7 +567,7 @@ static pid_t start_holder(struct shm *shm, struct chan *ch, int c)
 	return pid;
 }
 
-TEST(join_unmerges_cow_shared_global_page)
+TEST_F_TIMEOUT(long_run, join_unmerges_cow_shared_global_page, 300)
 {
 	struct shm *st = map_shared(sizeof(*st)), *sm = map_shared(sizeof(*sm));
 	struct ksm_knobs knobs;
@@ -605,7 +613,7 @@ TEST(join_unmerges_cow_shared_global_page)
 	ksm_knobs_restore(&knobs);
 }
 
-TEST(join_unmerges_swapped_global_page)
+TEST_F_TIMEOUT(long_run, join_unmerges_swapped_global_page, 300)
 {
 	struct shm *st = map_shared(sizeof(*st)), *sm = map_shared(sizeof(*sm));
 	struct ksm_knobs knobs;
@@ -660,7 +668,7 @@ TEST(join_unmerges_swapped_global_page)
 /* ------------------------------------------------------------------ */
 /* F2, NUMA: merge_across_nodes=0 must not move a partition node         */
 
-TEST(numa_merge_across_nodes_0)
+TEST_F_TIMEOUT(long_run, numa_merge_across_nodes_0, 600)
 {
 	struct shm *sp = map_shared(sizeof(*sp)), *sg = map_shared(sizeof(*sg));
 	long long shared0, shared1;
@@ -690,6 +698,8 @@ TEST(numa_merge_across_nodes_0)
 		/* P: pages on node 1, a child C with global KSM, then merge */
 		pid_t c;
 
+		close(gsync[1]);
+		close(sync[0]);
 		buf = map_isolated(F2_PAGES);
 		CHILD_CHECK(buf);
 		for (i = 0; i < F2_PAGES; i++) {

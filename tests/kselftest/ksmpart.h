@@ -785,7 +785,7 @@ static inline void sleep_ms(long ms)
 /* More /proc/pid/pagemap bits */
 #define PM_SOFT_DIRTY _BITULL(55)
 #define PM_UFFD_WP _BITULL(57)
-#define PM_SWAP _BITULL(62)
+#define PM_SWAP (1ULL << 62)
 
 /*
  * The value of "key:\t<number>" in /proc/PID/fdinfo/FD (pid 0: self), e.g.
@@ -945,7 +945,7 @@ static inline void swap_on_zram_undo(int made)
 static inline int test_cgroup_create(char *path, size_t len, const char *tag, bool *enabled,
 				     char *why, size_t wlen)
 {
-	char file[PATH_MAX];
+	char file[PATH_MAX + 64];
 	FILE *f;
 	char ctl[256] = "";
 
@@ -968,12 +968,12 @@ static inline int test_cgroup_create(char *path, size_t len, const char *tag, bo
 	}
 	snprintf(path, len, "/sys/fs/cgroup/kst-%s-%d", tag, getpid());
 	if (mkdir(path, 0755) && errno != EEXIST) {
-		snprintf(why, wlen, "mkdir %s: %s", path, strerror(errno));
+		snprintf(why, wlen, "mkdir %.200s: %s", path, strerror(errno));
 		return -1;
 	}
 	snprintf(file, sizeof(file), "%s/memory.max", path);
 	if (access(file, W_OK)) {
-		snprintf(why, wlen, "%s missing (memory controller off?)", file);
+		snprintf(why, wlen, "%.200s missing (memory controller off?)", file);
 		return -1;
 	}
 	return 0;
@@ -982,7 +982,7 @@ static inline int test_cgroup_create(char *path, size_t len, const char *tag, bo
 /* Move pid (0: self) into the cgroup at path. */
 static inline int test_cgroup_enter(const char *path, pid_t pid)
 {
-	char file[PATH_MAX];
+	char file[PATH_MAX + 64];
 
 	snprintf(file, sizeof(file), "%s/cgroup.procs", path);
 	return write_long_path(file, pid ? pid : getpid());
@@ -991,7 +991,7 @@ static inline int test_cgroup_enter(const char *path, pid_t pid)
 /* A "key value" line of a cgroup file (memory.stat, memory.events); -1 if absent. */
 static inline long long cgroup_stat(const char *path, const char *file, const char *key)
 {
-	char p[PATH_MAX], line[256];
+	char p[PATH_MAX + 64], line[256];
 	size_t klen = strlen(key);
 	long long v = -1;
 	FILE *f;
@@ -1012,7 +1012,7 @@ static inline long long cgroup_stat(const char *path, const char *file, const ch
 /* Remove the cgroup (its processes must be gone: they go to the root first). */
 static inline void test_cgroup_remove(const char *path, bool enabled)
 {
-	char file[PATH_MAX], line[64];
+	char file[PATH_MAX + 64], line[64];
 	FILE *f;
 	int i;
 

@@ -17,6 +17,7 @@ enum class errc {
 	no_progress,       ///< the kernel returned 0 bytes for a non-empty request
 	region_not_found,  ///< a named region (e.g. "[heap]") is not in the maps
 	bad_maps,          ///< /proc/<pid>/maps could not be parsed at all
+	bad_format,        ///< a /proc or sysfs file of ksmpart has an unexpected format
 };
 
 /// The category of ksmpart::errc ("ksmpart").

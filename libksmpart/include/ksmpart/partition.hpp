@@ -40,7 +40,7 @@ struct MergeCounters {
 /// system calls as needed (at most 1024 iovecs and MAX_RW_COUNT bytes each,
 /// continuing after partial returns). Processing stops at the first error;
 /// what was done before it is reported.
-struct Report {
+struct [[nodiscard]] Report {
 	std::uint64_t bytes_requested = 0; ///< sum of the range lengths
 	std::uint64_t bytes_processed = 0; ///< prefix of the ranges done
 	std::size_t calls = 0;             ///< system calls made
@@ -53,7 +53,7 @@ struct Report {
 	bool partial() const noexcept { return !ok() && bytes_processed > 0; }
 };
 
-struct MergeReport : Report {
+struct [[nodiscard]] MergeReport : Report {
 	MergeCounters counters;
 	bool joined = false; ///< the target joined the partition during this merge
 };
@@ -96,13 +96,31 @@ struct CreateOptions {
 	bool cloexec = true;     ///< KSM_OPEN_CLOEXEC
 };
 
+class Partition;
+
+/// What open_or_create() did.
+struct Opened;
+
+/// An owned partition fd. Thread-safety: the const operations (merge,
+/// unmerge, join, leave, stats) may run concurrently on one Partition from
+/// several threads (each call is independent in the kernel); moving,
+/// assigning, release() and destruction must not race with them, as for any
+/// C++ object.
 class Partition {
 public:
-	/// Create the named partition, or open it if it exists (unless
-	/// exclusive). mode and zero_pages apply only if it is created.
+	/// Create the named partition (KSM_OPEN_CREATE). If it exists already
+	/// and is the caller's own (owner uid == fsuid) it is opened, unless
+	/// `opts.exclusive`; one of another user's gives EEXIST, never that
+	/// user's partition (docs/abi.md 4). mode and zero_pages apply only if
+	/// it is created.
 	static Result<Partition> create(std::string_view name, const CreateOptions &opts = {});
-	/// Open an existing named partition (ENOENT if none).
+	/// Open an existing named partition on purpose, whoever owns it:
+	/// checked against its owner and mode (EACCES), ENOENT if none.
 	static Result<Partition> open(std::string_view name, bool cloexec = true);
+	/// Create the partition if no partition of this name exists, else open
+	/// the caller's own one; says which happened. Never joins another
+	/// user's partition: that is EEXIST (use open() for it).
+	static Result<Opened> open_or_create(std::string_view name, const CreateOptions &opts = {});
 	/// Create a new anonymous partition (mode and exclusive are ignored).
 	static Result<Partition> anonymous(const CreateOptions &opts = {});
 	/// Take ownership of a partition fd (from dup, SCM_RIGHTS, ...).
@@ -143,6 +161,11 @@ private:
 	Partition(int fd, std::string name) noexcept : fd_(fd), name_(std::move(name)) {}
 	int fd_ = -1;
 	std::string name_;
+};
+
+struct Opened {
+	Partition partition;
+	bool created = false; ///< true: made by this call; false: the caller's existing one
 };
 
 } // namespace ksmpart

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-// The thin system call layer: the four ksmpart calls, pidfd_open and the
-// stats ioctl, each returning what the kernel returns (-1 and errno on
-// failure). Everything in the library goes through the current Backend, so
-// tests can replace the kernel by a fake (see ScopedBackend).
+// The thin system call layer: the four ksmpart calls and pidfd_open, each
+// returning what the kernel returns (-1 and errno on failure). They enter
+// the kernel only once it is proven to be a ksmpart kernel (see probe());
+// otherwise they fail with ENOSYS without making any system call.
 //
 // The UAPI structures are only declared here; include <linux/ksmpart.h> (from
 // the kernel headers or this project's uapi/) to fill them.
@@ -40,47 +40,8 @@ inline constexpr unsigned merge_result_joined = 0x01;
 
 namespace sys {
 
-/// The kernel interface as the library uses it. Every member behaves like the
-/// system call: returns -1 and sets errno on failure.
-class Backend {
-public:
-	virtual ~Backend() = default;
-	virtual int ksm_open(const char *name, unsigned flags, unsigned mode) = 0;
-	virtual ssize_t ksm_merge(int fd, int pidfd, const struct iovec *vec, std::size_t vlen,
-	                          struct ksm_merge_result *res, unsigned flags) = 0;
-	virtual ssize_t ksm_unmerge(int fd, int pidfd, const struct iovec *vec, std::size_t vlen,
-	                            unsigned flags) = 0;
-	virtual int ksm_leave(int fd, int pidfd, unsigned flags) = 0;
-	/// ioctl(fd, KSM_IOC_GET_STATS with _IOC_SIZE = size, st).
-	virtual int get_stats(int fd, struct ksm_partition_stats *st, std::size_t size) = 0;
-	virtual int pidfd_open(pid_t pid, unsigned flags) = 0;
-	/// pidfd_send_signal(pidfd, 0): is the process still alive?
-	virtual int pidfd_alive(int pidfd) = 0;
-};
-
-/// The real kernel. The numbers 463-466 are provisional and belong to other
-/// calls (the *xattrat family) since Linux 6.13, so the first call checks,
-/// once, that they are ksmpart's (its sysfs directory, or the anon inode of a
-/// partition fd); if not, every ksm_* call fails with ENOSYS without
-/// entering the kernel.
-Backend &kernel() noexcept;
-/// The backend in use (the kernel unless a ScopedBackend is active).
-Backend &backend() noexcept;
-
-/// Replaces the backend for the whole process while it lives (tests only;
-/// not thread-safe against concurrent library calls).
-class ScopedBackend {
-public:
-	explicit ScopedBackend(Backend &b) noexcept;
-	~ScopedBackend();
-	ScopedBackend(const ScopedBackend &) = delete;
-	ScopedBackend &operator=(const ScopedBackend &) = delete;
-
-private:
-	Backend *previous_;
-};
-
-// Direct calls through backend(), for callers that want the raw ABI.
+// Direct calls, for callers that want the raw ABI (struct layouts from
+// <linux/ksmpart.h>, installed with the library).
 int ksm_open(const char *name, unsigned flags, unsigned mode) noexcept;
 ssize_t ksm_merge(int fd, int pidfd, const struct iovec *vec, std::size_t vlen,
                   struct ksm_merge_result *res, unsigned flags) noexcept;
@@ -91,9 +52,13 @@ int pidfd_open(pid_t pid, unsigned flags) noexcept;
 
 } // namespace sys
 
-/// Feature probe: ksm_open(NULL, ~0U, 0) gives EINVAL when the calls exist,
-/// ENOSYS when the kernel lacks them. On ENOSYS the Error says "this kernel
-/// has no ksmpart system calls (needs a kernel with CONFIG_KSM_PARTITION)".
+/// Feature probe, without any system call of ksmpart's: the kernel is a
+/// ksmpart kernel if /sys/kernel/mm/ksm/partitions/ exists or
+/// /proc/self/ksm_stat has a "ksm_partition " line (only ksmpart kernels
+/// print it). The syscall numbers are provisional and belong to other calls
+/// on other kernels, so nothing else is trusted. Otherwise ENOSYS, "this
+/// kernel has no ksmpart support (needs a kernel with CONFIG_KSM_PARTITION)".
+/// The answer is cached for the process.
 Result<void> probe();
 
 } // namespace ksmpart

@@ -26,6 +26,10 @@ std::string last()
 TEST(CApi, Version)
 {
 	EXPECT_STREQ(ksmpart_version(), "0.1.0");
+	EXPECT_STREQ(ksmpart_version(), KSMPART_VERSION_STRING);
+	EXPECT_TRUE(KSMPART_CHECK_VERSION(0, 1));
+	EXPECT_FALSE(KSMPART_CHECK_VERSION(0, 2));
+	EXPECT_FALSE(KSMPART_CHECK_VERSION(1, 0));
 }
 
 TEST(CApi, NullArgumentsAreEinval)
@@ -59,11 +63,12 @@ TEST(CApi, EnosysWithMessage)
 {
 	fake::Kernel k;
 	k.open_errno = ENOSYS;
+	k.is_ksmpart = false;
 	ksmpart::sys::ScopedBackend s(k);
 	ksmpart_partition *p = nullptr;
 	EXPECT_EQ(ksmpart_available(), -ENOSYS);
 	EXPECT_EQ(ksmpart_open_anonymous(0, &p), -ENOSYS);
-	EXPECT_EQ(last(), "this kernel has no ksmpart system calls (needs a kernel with "
+	EXPECT_EQ(last(), "this kernel has no ksmpart support (needs a kernel with "
 	                  "CONFIG_KSM_PARTITION)");
 	EXPECT_EQ(ksmpart_open("db", KSMPART_CREATE, 0600, &p), -ENOSYS);
 	EXPECT_EQ(p, nullptr);

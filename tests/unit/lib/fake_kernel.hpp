@@ -4,6 +4,8 @@
 // partial progress, errors only before progress) and records every call.
 #pragma once
 
+#include "backend.hpp"
+
 #include <ksmpart/syscall.hpp>
 
 #include <algorithm>
@@ -35,6 +37,7 @@ public:
 	ksm_partition_stats stats{};
 	std::uint32_t kernel_result_size = sizeof(ksm_merge_result); ///< older kernel: smaller
 	bool join_on_first = true;
+	bool is_ksmpart = true; ///< supported(): the kernel shows a ksmpart marker
 
 	// Records.
 	std::vector<std::size_t> vlens; ///< vlen of each merge/unmerge call
@@ -42,6 +45,8 @@ public:
 	int calls = 0;
 	int opens = 0;
 	bool member = false;
+
+	bool supported() override { return is_ksmpart; }
 
 	int ksm_open(const char *, unsigned flags, unsigned) override
 	{

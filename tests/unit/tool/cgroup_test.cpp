@@ -162,11 +162,55 @@ TEST(CgroupProcs, Parse)
 	EXPECT_FALSE(parse_cgroup_procs("12 13\n", p));
 }
 
-TEST(CgroupResolve, RelativeFallsBackToCgroupRoot)
+TEST(CgroupResolve, PathsAsProcAndSystemdPrintThem)
 {
-	EXPECT_EQ(resolve_cgroup("/abs/path", "/sys/fs/cgroup"), fs::path("/abs/path"));
-	EXPECT_EQ(resolve_cgroup("surely-not-here/x.service", "/sys/fs/cgroup"),
-	          fs::path("/sys/fs/cgroup/surely-not-here/x.service"));
-	// An existing relative path is taken as it is.
-	EXPECT_EQ(resolve_cgroup(".", "/sys/fs/cgroup"), fs::path("."));
+	const fs::path root = "/sys/fs/cgroup";
+	// /proc/PID/cgroup and systemctl show -p ControlGroup: below the mount.
+	EXPECT_EQ(resolve_cgroup("/ux/a", root), fs::path("/sys/fs/cgroup/ux/a"));
+	EXPECT_EQ(resolve_cgroup("/system.slice/web.service", root),
+	          fs::path("/sys/fs/cgroup/system.slice/web.service"));
+	EXPECT_EQ(resolve_cgroup("0::/ux/a", root), fs::path("/sys/fs/cgroup/ux/a"));
+	// The root cgroup, however it is written.
+	EXPECT_EQ(resolve_cgroup("/", root), root);
+	EXPECT_EQ(resolve_cgroup("0::/", root), root);
+	// Already below the mount: as it is.
+	EXPECT_EQ(resolve_cgroup("/sys/fs/cgroup/ux/a", root), fs::path("/sys/fs/cgroup/ux/a"));
+	// Relative paths are below the mount, never below the cwd.
+	EXPECT_EQ(resolve_cgroup("ux/a", root), fs::path("/sys/fs/cgroup/ux/a"));
+	EXPECT_EQ(resolve_cgroup(".", root), root);
+	// Another mount point.
+	EXPECT_EQ(resolve_cgroup("/a", "/mnt/cg2"), fs::path("/mnt/cg2/a"));
+}
+
+TEST_F(Cgroup, Cgroup2MountFromMountinfo)
+{
+	auto mi = root / "mountinfo";
+	std::ofstream(mi) << "22 1 0:21 / /proc rw,nosuid - proc proc rw\n"
+	                     "30 22 0:26 / /mnt/unified rw,nosuid shared:9 - cgroup2 cgroup2 rw\n";
+	EXPECT_EQ(cgroup2_mount(mi.string()), "/mnt/unified");
+	std::ofstream(mi) << "22 1 0:21 / /proc rw,nosuid - proc proc rw\n";
+	EXPECT_EQ(cgroup2_mount(mi.string()), "/sys/fs/cgroup");
+	EXPECT_EQ(cgroup2_mount((root / "nonexistent").string()), "/sys/fs/cgroup");
+}
+
+TEST_F(Cgroup, UnitsAreFoundWhereSystemdPutsThem)
+{
+	cg("system.slice", "");
+	cg("system.slice/web.service", "10\n");
+	cg("system.slice/web.service/sub", "11\n");
+	cg("user.slice/user-1000.slice/user@1000.service/app.slice/web.service", "20\n");
+	cg("system.slice/db.service", "30\n");
+	std::error_code ec;
+	auto dirs = unit_cgroups("db", root, ec); // ".service" is implied
+	ASSERT_FALSE(ec) << ec.message();
+	ASSERT_EQ(dirs.size(), 1u);
+	EXPECT_EQ(dirs[0], root / "system.slice/db.service");
+	auto web = unit_cgroups("web.service", root, ec);
+	ASSERT_EQ(web.size(), 2u); // the system one and a user's, not .../sub
+	auto slice = unit_cgroups("system.slice", root, ec);
+	ASSERT_EQ(slice.size(), 1u);
+	auto pids = cgroup_pids(slice[0], ec);
+	EXPECT_EQ(pids, (std::vector<pid_t>{10, 11, 30}));
+	unit_cgroups("nope.service", root, ec);
+	EXPECT_EQ(ec.value(), ENOENT);
 }

@@ -37,14 +37,35 @@ void expect_usage(std::initializer_list<const char *> args, const std::string &n
 
 } // namespace
 
-TEST(Cli, NoSubcommandIsUsageError)
+TEST(Cli, NoArgumentsPrintUsage)
 {
-	expect_usage({}, "subcommand");
+	auto p = parse({});
+	ASSERT_TRUE(p.r.exit_code.has_value());
+	EXPECT_EQ(*p.r.exit_code, 2);
+	EXPECT_NE(p.r.err.find("Usage: ksmpart-tool"), std::string::npos) << p.r.err;
+	EXPECT_NE(p.r.err.find("Subcommands:"), std::string::npos) << p.r.err;
+	expect_usage({"--json"}, "ksmpart-tool: ");
 }
 
-TEST(Cli, UnknownSubcommand)
+TEST(Cli, UnknownSubcommandSuggestsTheLikeliestOne)
 {
-	expect_usage({"frobnicate"}, "subcommand");
+	expect_usage({"frobnicate"}, "ksmpart-tool: unknown command 'frobnicate'\n");
+	expect_usage({"stat", "web"}, "unknown command 'stat' (did you mean 'stats'?)");
+	expect_usage({"mrege", "web", "1"}, "(did you mean 'merge'?)");
+	expect_usage({"member", "web"}, "(did you mean 'members'?)");
+	EXPECT_EQ(did_you_mean("lst", {"list", "leave"}), "list");
+	EXPECT_EQ(did_you_mean("xyzzy", {"list", "leave"}), "");
+}
+
+TEST(Cli, UsageErrorsLookLikeTheTool)
+{
+	// Prefixed, in plain words, with where to read more.
+	expect_usage({"merge", "web", "1.5"},
+	             "ksmpart-tool: merge: PID: '1.5' is not a process id");
+	expect_usage({"merge", "web", "1.5"}, "Try 'ksmpart-tool merge --help'");
+	expect_usage({"create"}, "ksmpart-tool: create: NAME is required");
+	expect_usage({"stats", "db", "--format", "xml"}, "ksmpart-tool: stats: ");
+	expect_usage({"merge", "db", "1", "--bogus"}, "unexpected argument '--bogus'");
 }
 
 TEST(Cli, HelpExitsZeroAndDocumentsLifetimeAndExitCodes)
@@ -59,8 +80,8 @@ TEST(Cli, HelpExitsZeroAndDocumentsLifetimeAndExitCodes)
 
 TEST(Cli, EverySubcommandHasHelp)
 {
-	for (const char *sub :
-	     {"create", "open", "merge", "unmerge", "leave", "stats", "list", "watch", "release"}) {
+	for (const char *sub : {"create", "open", "hold", "merge", "unmerge", "leave", "stats",
+	                        "list", "members", "which", "watch", "release", "daemon"}) {
 		auto p = parse({sub, "--help"});
 		ASSERT_TRUE(p.r.exit_code) << sub;
 		EXPECT_EQ(*p.r.exit_code, 0) << sub;
@@ -99,7 +120,7 @@ TEST(Cli, CreateAllOptions)
 	EXPECT_TRUE(p.o.excl);
 	EXPECT_TRUE(p.o.hold);
 	EXPECT_EQ(p.o.pidfile, "/tmp/x.pid");
-	EXPECT_TRUE(p.o.json);
+	EXPECT_TRUE(p.o.output.json);
 }
 
 TEST(Cli, CreateModeWithoutLeadingZero)
@@ -204,9 +225,9 @@ TEST(Cli, MergeCreationOptionsNeedCreate)
 TEST(Cli, MergeErrors)
 {
 	expect_usage({"merge", "db"}, "no target");
-	expect_usage({"merge", "db", "0"}, "positive");
+	expect_usage({"merge", "db", "0"}, "not a process id");
 	expect_usage({"merge", "db", "-5"}, "");
-	expect_usage({"merge", "db", "abc"}, "positive");
+	expect_usage({"merge", "db", "abc"}, "not a process id");
 	expect_usage({"merge", "db", "1", "--range", "1000"}, "START-END");
 	expect_usage({"merge", "db", "1", "--range", "2000-1000"}, "empty range");
 	expect_usage({"merge", "db", "1", "--range", "zz-1000"}, "start address");
@@ -220,7 +241,7 @@ TEST(Cli, Unmerge)
 	ASSERT_FALSE(p.r.exit_code) << p.r.err;
 	EXPECT_EQ(p.o.cmd, Command::unmerge);
 	EXPECT_EQ(p.o.pids, std::vector<pid_t>{7});
-	EXPECT_TRUE(p.o.json);
+	EXPECT_TRUE(p.o.output.json);
 	expect_usage({"unmerge", "db"}, "no target");
 	expect_usage({"unmerge", "db", "1", "--create"}, "--create");
 }
@@ -240,15 +261,75 @@ TEST(Cli, StatsAndList)
 	auto p = parse({"stats", "db", "--json"});
 	ASSERT_FALSE(p.r.exit_code) << p.r.err;
 	EXPECT_EQ(p.o.cmd, Command::stats);
-	EXPECT_TRUE(p.o.json);
+	EXPECT_TRUE(p.o.output.json);
 	expect_usage({"stats"}, "NAME");
 
 	auto l = parse({"list"});
 	ASSERT_FALSE(l.r.exit_code) << l.r.err;
 	EXPECT_EQ(l.o.cmd, Command::list);
-	EXPECT_FALSE(l.o.json);
-	EXPECT_EQ(l.o.sysfs_dir, "/sys/kernel/mm/ksm/partitions");
+	EXPECT_FALSE(l.o.output.json);
+	EXPECT_EQ(l.o.table_path, "/proc/ksm_partitions");
 	expect_usage({"list", "extra"}, "extra");
+
+	auto u = parse({"list", "-o", "+PIDS", "-n", "-r", "-b", "-J"});
+	ASSERT_FALSE(u.r.exit_code) << u.r.err;
+	EXPECT_EQ(u.o.output.columns, "+PIDS");
+	EXPECT_TRUE(u.o.output.noheadings && u.o.output.raw && u.o.output.bytes && u.o.output.json);
+
+	auto i =
+	    parse({"stats", "db", "--interval", "2", "--count", "3", "--format", "prometheus"});
+	ASSERT_FALSE(i.r.exit_code) << i.r.err;
+	EXPECT_TRUE(i.o.interval_given);
+	EXPECT_EQ(i.o.count, 3u);
+	EXPECT_EQ(i.o.format, "prometheus");
+	expect_usage({"stats", "db", "--count", "3"}, "--count needs --interval");
+}
+
+TEST(Cli, MembersWhichLeaveAllHoldUnit)
+{
+	auto m = parse({"members", "db"});
+	ASSERT_FALSE(m.r.exit_code) << m.r.err;
+	EXPECT_EQ(m.o.cmd, Command::members);
+	auto byid = parse({"members", "--id", "18446744073709551557"});
+	ASSERT_FALSE(byid.r.exit_code) << byid.r.err;
+	EXPECT_EQ(byid.o.id, 18446744073709551557ull);
+	expect_usage({"members"}, "NAME or --id");
+	expect_usage({"members", "db", "--id", "5"}, "not both");
+
+	auto w = parse({"which", "1", "2"});
+	ASSERT_FALSE(w.r.exit_code) << w.r.err;
+	EXPECT_EQ(w.o.pids, (std::vector<pid_t>{1, 2}));
+	expect_usage({"which"}, "PID is required");
+
+	auto all = parse({"leave", "db", "--all"});
+	ASSERT_FALSE(all.r.exit_code) << all.r.err;
+	EXPECT_TRUE(all.o.all);
+	expect_usage({"leave", "db", "--all", "5"}, "exclude");
+	expect_usage({"merge", "db", "--all"}, "--all");
+
+	auto h = parse({"hold", "db", "--create", "--mode", "0640"});
+	ASSERT_FALSE(h.r.exit_code) << h.r.err;
+	EXPECT_EQ(h.o.cmd, Command::hold);
+	EXPECT_TRUE(h.o.create);
+	EXPECT_EQ(h.o.mode, 0640u);
+	expect_usage({"hold", "db", "--mode", "0640"}, "--create");
+
+	auto u = parse({"merge", "db", "--unit", "web.service", "--unit", "batch.slice"});
+	ASSERT_FALSE(u.r.exit_code) << u.r.err;
+	EXPECT_EQ(u.o.units, (std::vector<std::string>{"web.service", "batch.slice"}));
+
+	auto t = parse({"merge", "db", "5", "--target", "42"});
+	ASSERT_FALSE(t.r.exit_code) << t.r.err;
+	EXPECT_EQ(t.o.ipc_ns, "/proc/42/ns/ipc");
+	auto n = parse({"stats", "db", "--ipc-ns", "/run/netns/x"});
+	ASSERT_FALSE(n.r.exit_code) << n.r.err;
+	EXPECT_EQ(n.o.ipc_ns, "/run/netns/x");
+	expect_usage({"stats", "db", "--ipc-ns", "/x", "--target", "1"}, "excludes");
+
+	auto d = parse({"daemon"});
+	ASSERT_FALSE(d.r.exit_code) << d.r.err;
+	EXPECT_EQ(d.o.daemon_what, "status");
+	expect_usage({"daemon", "frob"}, "daemon: ");
 }
 
 TEST(Cli, Watch)
@@ -270,6 +351,10 @@ TEST(Cli, Watch)
 
 	expect_usage({"watch", "db"}, "no target");
 	expect_usage({"watch", "db", "1", "--interval", "0"}, "positive");
+	auto v = parse({"-V"});
+	ASSERT_TRUE(v.r.exit_code);
+	EXPECT_EQ(*v.r.exit_code, 0);
+	EXPECT_NE(v.r.out.find("ksmpart-tool 0.1.0"), std::string::npos) << v.r.out;
 	expect_usage({"watch", "db", "1", "--interval", "-1"}, "");
 	expect_usage({"watch", "db", "1", "--once", "--count", "2"}, "contradict");
 }

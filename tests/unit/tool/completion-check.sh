@@ -33,7 +33,7 @@ complete_line() {
 # The long options listed in the Options: section of a help text.
 help_options() {
 	"$tool" "$@" --help | awk '/^Options:/ {on = 1; next} on && !NF {exit} on' |
-		grep -oE '^ +(-[a-z],)?--[a-z][a-z-]*' | grep -oE -- '--[a-z-]+' | sort -u
+		grep -oE '^ +(-[a-zA-Z],)?--[a-z][a-z-]*' | grep -oE -- '--[a-z-]+' | sort -u
 }
 
 n=0 failed=0

@@ -39,7 +39,7 @@ TEST(ExitCodes, FromErrno)
 	EXPECT_EQ(exit_for(Op::merge, sys(ENOSYS)), Exit::unsupported);
 	EXPECT_EQ(exit_for(Op::merge, sys(EPERM)), Exit::permission);
 	EXPECT_EQ(exit_for(Op::open, sys(EACCES)), Exit::permission);
-	EXPECT_EQ(exit_for(Op::sysfs, sys(EACCES)), Exit::permission);
+	EXPECT_EQ(exit_for(Op::table, sys(EACCES)), Exit::permission);
 	EXPECT_EQ(exit_for(Op::merge, sys(ESRCH)), Exit::not_found);
 	EXPECT_EQ(exit_for(Op::open, sys(ENOENT)), Exit::not_found);
 	EXPECT_EQ(exit_for(Op::leave, sys(ENOENT)), Exit::not_found);
@@ -63,7 +63,7 @@ TEST(ExitCodes, DependOnTheOperation)
 	EXPECT_EQ(exit_for(Op::create, sys(EINVAL)), Exit::unsupported);
 	EXPECT_EQ(exit_for(Op::open, sys(EINVAL)), Exit::failure);
 	EXPECT_EQ(exit_for(Op::merge, sys(ENOTTY)), Exit::failure);
-	EXPECT_EQ(exit_for(Op::sysfs, sys(ENOENT)), Exit::unsupported);
+	EXPECT_EQ(exit_for(Op::table, sys(ENOENT)), Exit::unsupported);
 }
 
 TEST(ExitCodes, LibraryConditions)
@@ -95,8 +95,8 @@ TEST(Messages, NameTheCause)
 	          std::string::npos);
 	EXPECT_NE(describe(Op::cgroup, sys(EACCES), ctx).find("permission"), std::string::npos);
 	ctx.path = "/sys/kernel/mm/ksm/partitions";
-	EXPECT_NE(describe(Op::sysfs, sys(EACCES), ctx).find("root"), std::string::npos);
-	EXPECT_NE(describe(Op::sysfs, sys(ENOENT), ctx).find("lacks"), std::string::npos);
+	EXPECT_NE(describe(Op::table, sys(EACCES), ctx).find("root-only"), std::string::npos);
+	EXPECT_NE(describe(Op::table, sys(ENOENT), ctx).find("does not list"), std::string::npos);
 	ctx.path = "/run/ksmpart/db.pid";
 	EXPECT_NE(describe(Op::holder, sys(ENOENT), ctx).find("not held"), std::string::npos);
 	EXPECT_NE(describe(Op::holder, sys(ESRCH), ctx).find("stale"), std::string::npos);

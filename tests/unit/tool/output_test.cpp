@@ -1,79 +1,88 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-// JSON writer, tables, byte formatting, the merge/stats/list outputs and
-// reading the sysfs partition directories (from a fake tree).
+// Output conventions (libsmartcols tables with -o/-n/-r/-b, JSON through
+// nlohmann-json, always valid UTF-8), byte formatting, the merge and stats
+// outputs, list/members/which from a fake /proc, and the Prometheus text.
 #include "commands.hpp"
-#include "json.hpp"
-#include "sysfs.hpp"
-#include "table.hpp"
+#include "metrics.hpp"
+#include "output.hpp"
 
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 using namespace ksmtool;
 namespace fs = std::filesystem;
 
-TEST(Json, CompactNesting)
+namespace {
+
+const std::vector<Column> cols = {
+    {"ID", Column::Kind::number, true, "id"},
+    {"NAME", Column::Kind::text, true, "name"},
+    {"SIZE", Column::Kind::bytes, true, "size"},
+    {"ZERO", Column::Kind::flag, false, "zero"},
+};
+
+Output sample(const OutputOptions &o)
 {
-	JsonWriter j;
-	j.begin_object()
-	    .field("a", 1)
-	    .field("b", "x")
-	    .key("c")
-	    .begin_array()
-	    .value(true)
-	    .null()
-	    .value(std::int64_t{-5})
-	    .begin_object()
-	    .end_object()
-	    .end_array()
-	    .key("d")
-	    .begin_array()
-	    .end_array()
-	    .field("e", std::uint64_t{18446744073709551615u})
-	    .end_object();
-	EXPECT_EQ(j.str(),
-	          R"({"a":1,"b":"x","c":[true,null,-5,{}],"d":[],"e":18446744073709551615})");
+	std::string error;
+	Output t(cols, o, error);
+	EXPECT_EQ(error, "");
+	t.add({std::int64_t{1}, std::string("db"), std::int64_t{8192}, true});
+	t.add({std::int64_t{12}, Value(), std::int64_t{3 << 20}, false});
+	return t;
 }
 
-TEST(Json, Pretty)
+} // namespace
+
+TEST(Output, DefaultColumnsAligned)
 {
-	JsonWriter j(true);
-	j.begin_object().field("a", 1).key("b").begin_array().value(2).end_array().end_object();
-	EXPECT_EQ(j.str(), "{\n  \"a\": 1,\n  \"b\": [\n    2\n  ]\n}");
+	auto s = sample({}).table();
+	EXPECT_EQ(s, "ID NAME    SIZE\n"
+	             " 1 db   8.0 KiB\n"
+	             "12 -    3.0 MiB\n")
+	    << s;
 }
 
-TEST(Json, Escaping)
+TEST(Output, SelectNoheadingsRawBytes)
 {
-	EXPECT_EQ(json_quote("plain"), "\"plain\"");
-	EXPECT_EQ(json_quote("q\"b\\n\nt\t\x01"), R"("q\"b\\n\nt\t\u0001")");
-	EXPECT_EQ(json_quote("caf\xc3\xa9"), "\"caf\xc3\xa9\""); // UTF-8 passes through
+	OutputOptions o;
+	o.columns = "zero,id";
+	o.noheadings = true;
+	EXPECT_EQ(sample(o).table(), " yes  1\n  no 12\n"); // header widths still count
+	o.columns = "+ZERO";
+	o.noheadings = false;
+	o.raw = true;
+	o.bytes = true;
+	EXPECT_EQ(sample(o).table(), "ID NAME SIZE ZERO\n1 db 8192 yes\n12 - 3145728 no\n");
 }
 
-TEST(Json, TopLevelArray)
+TEST(Output, UnknownColumnNamesTheChoices)
 {
-	JsonWriter j;
-	j.begin_array().value(1).value(2).end_array();
-	EXPECT_EQ(j.str(), "[1,2]");
+	OutputOptions o;
+	o.columns = "ID,FOO";
+	std::string error;
+	Output t(cols, o, error);
+	EXPECT_EQ(error, "unknown column 'FOO' (columns: ID NAME SIZE ZERO)");
 }
 
-TEST(Table, AlignsColumns)
+TEST(Output, JsonRowsUseLowercaseKeysAndRawNumbers)
 {
-	Table t({{"ID", Table::Align::right}, {"NAME"}, {"N", Table::Align::right}});
-	t.add_row({"1", "db", "100"});
-	t.add_row({"12", "longer-name", "5"});
-	EXPECT_EQ(t.render(), "ID  NAME           N\n"
-	                      " 1  db           100\n"
-	                      "12  longer-name    5\n");
-	EXPECT_EQ(t.rows(), 2u);
+	OutputOptions o;
+	o.columns = "+ZERO";
+	auto j = sample(o).json_rows();
+	EXPECT_EQ(dump(j, false), R"([{"id":1,"name":"db","size":8192,"zero":true},)"
+	                          R"({"id":12,"name":null,"size":3145728,"zero":false}])");
 }
 
-TEST(Table, NoHeaderAndMissingCells)
+TEST(Json, InvalidUtf8BecomesReplacementCharacter)
 {
-	Table t({{"A"}, {"B"}});
-	t.add_row({"x"});
-	EXPECT_EQ(t.render(false), "x\n");
+	json j = {{"region", std::string("/tmp/\xff")}, {"ok", "caf\xc3\xa9"}};
+	auto s = dump(j, false);
+	EXPECT_EQ(s, "{\"region\":\"/tmp/\xef\xbf\xbd\",\"ok\":\"caf\xc3\xa9\"}");
+	EXPECT_FALSE(json::parse(s, nullptr, false).is_discarded());
+	EXPECT_EQ(dump({{"a", 1}}, true), "{\n  \"a\": 1\n}");
 }
 
 TEST(HumanBytes, Units)
@@ -93,19 +102,21 @@ std::vector<TargetResult> sample_results()
 {
 	TargetResult a;
 	a.pid = 100;
+	a.comm = "python3";
 	a.joined = true;
 	a.counters.pages_scanned = 300;
 	a.counters.pages_merged = 200;
 	a.counters.pages_unshared = 100;
 	a.counters.pages_absent = 4;
+	a.merging_pages = 250;
 	a.bytes_requested = a.bytes_processed = 304 * 4096;
 	TargetResult b;
 	b.pid = 200;
-	b.from_cgroup = true;
+	b.source = TargetResult::Source::cgroup;
 	b.counters.pages_scanned = 256;
 	b.counters.pages_already_shared = 6;
 	b.counters.pages_merged = 250;
-	b.counters.zero_pages_merged = 0;
+	b.merging_pages = 256;
 	TargetResult c;
 	c.pid = 300;
 	c.status = TargetResult::Status::failed;
@@ -118,15 +129,19 @@ std::vector<TargetResult> sample_results()
 
 TEST(MergeOutput, Json)
 {
-	auto s = merge_json("db", sample_results(), 4096);
-	EXPECT_NE(s.find(R"("partition":"db","page_size":4096)"), std::string::npos) << s;
-	EXPECT_NE(s.find(R"({"pid":100,"source":"pid","status":"ok","joined":true,)"
-	                 R"("bytes_requested":1245184,"bytes_processed":1245184,)"
-	                 R"("pages_scanned":300,"pages_merged":200,)"),
-	          std::string::npos)
+	auto j = merge_json({"db", 77, true}, sample_results(), 4096);
+	EXPECT_EQ(j["partition"], "db");
+	EXPECT_EQ(j["id"], 77);
+	EXPECT_EQ(j["created"], true);
+	auto s = dump(j, false);
+	EXPECT_NE(
+	    s.find(R"({"pid":100,"comm":"python3","source":"pid","status":"ok","joined":true,)"
+	           R"("bytes_requested":1245184,"bytes_processed":1245184,)"
+	           R"("pages_scanned":300,"pages_merged":200,)"),
+	    std::string::npos)
 	    << s;
+	EXPECT_NE(s.find(R"("merging_bytes":1024000)"), std::string::npos) << s;
 	EXPECT_NE(s.find(R"("source":"cgroup")"), std::string::npos);
-	EXPECT_NE(s.find(R"("status":"failed")"), std::string::npos);
 	EXPECT_NE(s.find(R"("error":"merge: no ptrace access to pid 300")"), std::string::npos);
 	// Total: 450 merged pages = 1843200 bytes saved, one failure.
 	EXPECT_NE(s.find(R"("total":{"processes":3,"failed":1,"gone":0,"pages_scanned":556,)"
@@ -136,9 +151,11 @@ TEST(MergeOutput, Json)
 	EXPECT_NE(s.find(R"("bytes_saved":1843200}})"), std::string::npos) << s;
 }
 
-TEST(MergeOutput, Table)
+TEST(MergeOutput, NarrowDefaultTableWithProcessTotal)
 {
-	auto s = merge_table(sample_results(), 4096);
+	std::string error;
+	auto s = merge_table(sample_results(), 4096, {}, error);
+	EXPECT_EQ(error, "");
 	std::istringstream in(s);
 	std::string header, l1, l2, l3, total;
 	std::getline(in, header);
@@ -146,22 +163,34 @@ TEST(MergeOutput, Table)
 	std::getline(in, l2);
 	std::getline(in, l3);
 	std::getline(in, total);
-	EXPECT_NE(header.find("PID"), std::string::npos);
-	EXPECT_NE(header.find("MERGED"), std::string::npos);
-	EXPECT_NE(header.find("SAVED"), std::string::npos);
-	EXPECT_NE(l1.find("100  ok"), std::string::npos) << l1;
-	EXPECT_NE(l1.find("800.0 KiB"), std::string::npos) << l1;
+	EXPECT_EQ(header, "  PID STATUS  SCANNED MERGED      SAVED    MERGING") << s;
+	EXPECT_NE(l1.find("100 ok"), std::string::npos) << l1;
+	EXPECT_NE(l1.find("800.0 KiB"), std::string::npos) << l1;  // this call
+	EXPECT_NE(l1.find("1000.0 KiB"), std::string::npos) << l1; // the process now
 	EXPECT_NE(l3.find("failed"), std::string::npos) << l3;
 	EXPECT_NE(total.find("total"), std::string::npos) << total;
 	EXPECT_NE(total.find("450"), std::string::npos) << total;
 	EXPECT_NE(total.find("1.8 MiB"), std::string::npos) << total;
+	for (const auto &line : {header, l1, l2, l3, total})
+		EXPECT_LE(line.size(), 80u) << line;
+}
+
+TEST(MergeOutput, EveryColumnHasOneMeaning)
+{
+	OutputOptions o;
+	o.columns = "PID,ALREADY,CANDIDATES";
+	o.raw = true;
+	std::string error;
+	auto s = merge_table(sample_results(), 4096, o, error);
+	EXPECT_EQ(s, "PID ALREADY CANDIDATES\n100 0 100\n200 6 0\n300 0 0\n");
 }
 
 TEST(MergeOutput, SingleProcessHasNoTotal)
 {
 	auto r = sample_results();
 	r.resize(1);
-	auto s = merge_table(r, 4096);
+	std::string error;
+	auto s = merge_table(r, 4096, {}, error);
 	EXPECT_EQ(s.find("total"), std::string::npos);
 }
 
@@ -176,6 +205,7 @@ ksmpart::Stats sample_stats()
 	s.pages_shared = 10;
 	s.pages_sharing = 2048;
 	s.general_profit = -4096;
+	s.merge_time_ns = 1476092250;
 	s.unmerge_time_ns = 77;
 	return s;
 }
@@ -184,7 +214,7 @@ ksmpart::Stats sample_stats()
 
 TEST(StatsOutput, JsonHasEveryField)
 {
-	auto s = stats_json("db", sample_stats());
+	auto s = dump(stats_json("db", sample_stats()), false);
 	EXPECT_EQ(s.rfind(R"({"name":"db","id":42,"zero_pages":true,"members":3,"pages_shared":10,)"
 	                  R"("pages_sharing":2048,)",
 	                  0),
@@ -193,142 +223,166 @@ TEST(StatsOutput, JsonHasEveryField)
 	for (const char *f :
 	     {"pages_unshared", "ksm_zero_pages", "rmap_items", "stable_node_chains",
 	      "stable_node_dups", "merge_calls", "unmerge_calls", "leave_calls", "pages_scanned",
-	      "pages_merged", "zero_pages_merged", "pages_failed", "pages_absent", "pages_skipped",
-	      "merge_time_ns"})
+	      "pages_merged", "zero_pages_merged", "pages_failed", "pages_absent", "pages_skipped"})
 		EXPECT_NE(s.find(std::string("\"") + f + "\":0"), std::string::npos) << f;
 	EXPECT_NE(s.find(R"("general_profit":-4096)"), std::string::npos);
 	EXPECT_NE(s.find(R"("unmerge_time_ns":77})"), std::string::npos);
 }
 
-TEST(StatsOutput, Text)
+TEST(StatsOutput, TextInHumanUnits)
 {
-	auto s = stats_text("db", sample_stats(), 4096);
-	EXPECT_NE(s.find("partition"), std::string::npos);
-	EXPECT_NE(s.find("db"), std::string::npos);
-	EXPECT_NE(s.find("zero_pages"), std::string::npos);
-	EXPECT_NE(s.find("(8.0 MiB)"), std::string::npos) << s; // 2048 pages sharing
-	EXPECT_NE(s.find("(-4.0 KiB)"), std::string::npos) << s;
+	auto s = stats_text("db", sample_stats(), 4096, false);
+	EXPECT_NE(s.find("partition           db\n"), std::string::npos) << s;
+	EXPECT_NE(s.find("saved               8.0 MiB\n"), std::string::npos) << s;
+	EXPECT_NE(s.find("general_profit      -4.0 KiB\n"), std::string::npos) << s;
+	EXPECT_NE(s.find("merge_time          1.476 s\n"), std::string::npos) << s;
+	EXPECT_NE(s.find("pages_sharing       2048\n"), std::string::npos) << s;
+	auto b = stats_text("db", sample_stats(), 4096, true);
+	EXPECT_NE(b.find("saved               8388608 bytes\n"), std::string::npos) << b;
 }
 
-class Sysfs : public ::testing::Test {
-protected:
-	fs::path root;
+TEST(Prometheus, NamesLabelsAndFamilies)
+{
+	ksmpart::PartitionInfo p;
+	p.id = 18446744073709551557ull;
+	p.name = "db";
+	p.uid = 1000;
+	p.mode = 0640;
+	p.stats = sample_stats();
+	p.stats.merge_calls = 4;
+	ksmpart::PartitionInfo anon;
+	anon.id = 5;
+	anon.stats.pages_sharing = 1;
+	ksmpart::Totals t;
+	t.nr_partitions = 2;
+	t.pages_sharing = 2049;
+	auto s = prometheus({p, anon}, t, 4096);
+	EXPECT_NE(s.find("# TYPE ksmpart_saved_bytes gauge\n"
+	                 "ksmpart_saved_bytes{partition=\"18446744073709551557\",name=\"db\"} "
+	                 "8388608\n"
+	                 "ksmpart_saved_bytes{partition=\"5\",name=\"\"} 4096\n"),
+	          std::string::npos)
+	    << s;
+	EXPECT_NE(s.find("ksmpart_calls_total{partition=\"18446744073709551557\",name=\"db\","
+	                 "kind=\"merge\"} 4\n"),
+	          std::string::npos)
+	    << s;
+	EXPECT_NE(s.find("ksmpart_call_cpu_seconds_total{partition=\"18446744073709551557\","
+	                 "name=\"db\",kind=\"merge\"} 1.47609225\n"),
+	          std::string::npos)
+	    << s;
+	EXPECT_NE(s.find("ksmpart_cow_debt_bytes{"), std::string::npos);
+	EXPECT_NE(s.find("ksmpart_system_saved_bytes 8392704\n"), std::string::npos) << s;
+	EXPECT_NE(s.find("mode=\"0640\""), std::string::npos);
+	EXPECT_EQ(label_escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+	// Each family once: HELP and TYPE precede all of its samples.
+	EXPECT_EQ(s.find("# TYPE ksmpart_members gauge"), s.rfind("# TYPE ksmpart_members gauge"));
+}
 
+// list, members, which on a fake /proc (files made here).
+class FakeProc : public ::testing::Test {
+protected:
+	fs::path dir;
 	void SetUp() override
 	{
-		char tmpl[] = "/tmp/ksmpart-sysfs-test.XXXXXX";
+		char tmpl[] = "/tmp/ksmpart-tool-proc.XXXXXX";
 		ASSERT_NE(mkdtemp(tmpl), nullptr);
-		root = tmpl;
+		dir = tmpl;
+		put("ksm_partitions",
+		    "id uid gid mode flags members pages_shared pages_sharing pages_unshared "
+		    "ksm_zero_pages rmap_items general_profit name\n"
+		    "18446744073709551557 1000 100 0640 0x0 2 10 30 5 2 47 120000 db\n"
+		    "77 0 0 0600 0x8 1 0 0 0 4 0 16384\n");
+		member(10, 18446744073709551557ull, "python3", "/system.slice/web.service", 30);
+		member(11, 18446744073709551557ull, "python3", "/system.slice/web.service", 12);
+		member(12, 77, "qemu", "/machine.slice/vm1.scope", 4);
+		member(13, 0, "bash", "/user.slice", 0);
+		member(0, 0, "ksmpart-tool", "/user.slice", 0);
+		fs::rename(dir / "0", dir / "self");
 	}
-	void TearDown() override
+	void TearDown() override { fs::remove_all(dir); }
+	void put(const fs::path &rel, const std::string &text)
 	{
-		std::error_code ec;
-		fs::remove_all(root, ec);
+		fs::create_directories((dir / rel).parent_path());
+		std::ofstream(dir / rel) << text;
 	}
-	void file(const fs::path &rel, const std::string &value)
+	void member(int pid, std::uint64_t id, const std::string &comm, const std::string &cg,
+	            int merging)
 	{
-		fs::create_directories((root / rel).parent_path());
-		std::ofstream(root / rel) << value << "\n";
+		auto p = fs::path(std::to_string(pid));
+		put(p / "ksm_stat", "ksm_rmap_items 1\nksm_zero_pages 0\nksm_merging_pages " +
+		                        std::to_string(merging) +
+		                        "\nksm_process_profit 4096\nksm_merge_any: no\n"
+		                        "ksm_mergeable: no\nksm_partition " +
+		                        std::to_string(id) + "\n");
+		put(p / "comm", comm + "\n");
+		put(p / "cgroup", "0::" + cg + "\n");
 	}
-	/// A partition directory as the kernel writes it.
-	void partition(unsigned id, const std::string &name, unsigned pages_sharing)
+	std::pair<int, std::string> run_args(std::vector<std::string> args,
+	                                     std::string *err_out = nullptr)
 	{
-		auto d = fs::path(std::to_string(id));
-		file(d / "name", name);
-		file(d / "owner_uid", "1000");
-		file(d / "owner_gid", "100");
-		file(d / "mode", "0640");
-		file(d / "ipc_ns", "4026531839");
-		file(d / "use_zero_pages", name.empty() ? "1" : "0");
-		for (const char *f :
-		     {"members", "pages_shared", "pages_unshared", "ksm_zero_pages", "rmap_items",
-		      "stable_node_chains", "stable_node_dups", "merge_calls", "unmerge_calls",
-		      "leave_calls", "pages_scanned", "pages_merged", "zero_pages_merged",
-		      "pages_failed", "pages_absent", "pages_skipped", "merge_time_ns",
-		      "unmerge_time_ns"})
-			file(d / f, "1");
-		file(d / "pages_sharing", std::to_string(pages_sharing));
-		file(d / "general_profit", "-123");
+		std::vector<const char *> argv{"ksmpart-tool"};
+		for (auto &a : args)
+			argv.push_back(a.c_str());
+		argv.push_back("--proc-dir");
+		std::string d = dir.string();
+		argv.push_back(d.c_str());
+		argv.push_back("--table");
+		std::string t = (dir / "ksm_partitions").string();
+		argv.push_back(t.c_str());
+		Options o;
+		auto p = parse_command_line(static_cast<int>(argv.size()), argv.data(), o);
+		if (p.exit_code)
+			return {*p.exit_code, p.err};
+		std::ostringstream out, err;
+		int rc = run(o, out, err);
+		if (err_out)
+			*err_out = err.str();
+		return {rc, out.str()};
 	}
 };
 
-TEST_F(Sysfs, ReadsEveryPartitionSortedById)
+TEST_F(FakeProc, ListAsRootShowsEveryPartitionInFull)
 {
-	partition(12, "db", 500);
-	partition(3, "", 7);
-	std::error_code ec;
-	std::string failed;
-	auto p = read_partitions(root.string(), ec, failed);
-	ASSERT_FALSE(ec) << ec.message() << " " << failed;
-	ASSERT_EQ(p.size(), 2u);
-	EXPECT_EQ(p[0].id, 3u);
-	EXPECT_FALSE(p[0].name.has_value());
-	EXPECT_TRUE(p[0].stats.zero_pages);
-	EXPECT_EQ(p[0].stats.pages_sharing, 7u);
-	EXPECT_EQ(p[1].id, 12u);
-	EXPECT_EQ(p[1].name, "db");
-	EXPECT_EQ(p[1].owner_uid, 1000u);
-	EXPECT_EQ(p[1].owner_gid, 100u);
-	EXPECT_EQ(p[1].mode, 0640u);
-	EXPECT_EQ(p[1].ipc_ns, 4026531839u);
-	EXPECT_EQ(p[1].stats.pages_sharing, 500u);
-	EXPECT_EQ(p[1].stats.general_profit, -123);
-	EXPECT_EQ(p[1].stats.unmerge_time_ns, 1u);
-	EXPECT_EQ(p[1].stats.id, 12u);
-
-	auto json = list_json(p);
-	EXPECT_EQ(json.rfind(R"([{"id":3,"name":null,"owner_uid":1000,"owner_gid":100,)"
-	                     R"("mode":"0640","ipc_ns":4026531839,"zero_pages":true,"members":1,)",
-	                     0),
-	          0u)
-	    << json;
-	EXPECT_NE(json.find(R"({"id":12,"name":"db",)"), std::string::npos);
-	EXPECT_NE(json.find(R"("pages_sharing":500,)"), std::string::npos);
-
-	auto table = list_table(p);
-	EXPECT_NE(table.find("ID  NAME"), std::string::npos) << table;
-	EXPECT_NE(table.find(" 3  -"), std::string::npos) << table;
-	EXPECT_NE(table.find("12  db"), std::string::npos) << table;
-	EXPECT_NE(table.find("0640"), std::string::npos) << table;
+	if (geteuid() != 0)
+		GTEST_SKIP() << "list reads /proc/ksm_partitions only as root";
+	auto [rc, out] =
+	    run_args({"list", "-o", "ID,NAME,UID,MODE,MEMBERS,PIDS,SHARING,SAVED", "-r"});
+	ASSERT_EQ(rc, 0) << out;
+	// -r escapes blanks inside cells, as lsblk -r does.
+	EXPECT_EQ(out, "ID NAME UID MODE MEMBERS PIDS SHARING SAVED\n"
+	               "77 - 0 0600 1 12 0 16.0\\x20KiB\n"
+	               "18446744073709551557 db 1000 0640 2 10,11 30 128.0\\x20KiB\n");
+	auto [jrc, j] = run_args({"list", "-J", "-b"});
+	ASSERT_EQ(jrc, 0);
+	auto parsed = json::parse(j);
+	ASSERT_EQ(parsed["partitions"].size(), 2u);
+	EXPECT_EQ(parsed["partitions"][1]["id"], 18446744073709551557ull);
+	EXPECT_EQ(parsed["partitions"][1]["saved"], 131072);
+	EXPECT_EQ(parsed["partitions"][0]["name"], nullptr);
 }
 
-TEST_F(Sysfs, EmptyDirectoryIsNoPartitions)
+TEST_F(FakeProc, MembersById)
 {
-	std::error_code ec;
-	std::string failed;
-	EXPECT_TRUE(read_partitions(root.string(), ec, failed).empty());
-	EXPECT_FALSE(ec);
-	EXPECT_EQ(list_json({}), "[]");
+	auto [rc, out] = run_args({"members", "--id", "18446744073709551557", "-r", "-b"});
+	ASSERT_EQ(rc, 0) << out;
+	EXPECT_EQ(out, "PID COMM CGROUP MERGING PROFIT\n"
+	               "10 python3 /system.slice/web.service 122880 4096\n"
+	               "11 python3 /system.slice/web.service 49152 4096\n");
 }
 
-TEST_F(Sysfs, MissingDirectory)
+TEST_F(FakeProc, WhichNamesThePartition)
 {
-	std::error_code ec;
-	std::string failed;
-	read_partitions((root / "none").string(), ec, failed);
-	EXPECT_EQ(ec.value(), ENOENT);
-	EXPECT_EQ(failed, (root / "none").string());
-}
-
-TEST_F(Sysfs, VanishedPartitionIsSkipped)
-{
-	partition(1, "a", 1);
-	fs::create_directories(root / "2"); // removed while listing: no files left
-	std::error_code ec;
-	std::string failed;
-	auto p = read_partitions(root.string(), ec, failed);
-	EXPECT_FALSE(ec);
-	ASSERT_EQ(p.size(), 1u);
-	EXPECT_EQ(p[0].id, 1u);
-}
-
-TEST_F(Sysfs, MalformedValueIsAnError)
-{
-	partition(1, "a", 1);
-	file("1/members", "many");
-	std::error_code ec;
-	std::string failed;
-	read_partitions(root.string(), ec, failed);
-	EXPECT_EQ(ec.value(), EBADMSG);
-	EXPECT_EQ(failed, (root / "1" / "members").string());
+	if (geteuid() != 0)
+		GTEST_SKIP() << "names come from /proc/ksm_partitions only for root";
+	auto [rc, out] = run_args({"which", "10", "12", "13", "-r"});
+	ASSERT_EQ(rc, 0) << out;
+	EXPECT_EQ(out, "PID COMM PARTITION NAME\n"
+	               "10 python3 18446744073709551557 db\n"
+	               "12 qemu 77 (anonymous)\n"
+	               "13 bash 0 -\n");
+	std::string err;
+	auto [nrc, nout] = run_args({"which", "10", "99"}, &err);
+	EXPECT_EQ(nrc, 6) << nout; // one found, one not: partial
+	EXPECT_NE(err.find("no process with pid 99"), std::string::npos) << err;
 }

@@ -3,6 +3,7 @@
 // with duplicate pages, effects checked through /proc (ksm_stat, pagemap
 // PFNs), the tool's JSON against the pages the test created, and exit codes.
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cerrno>
@@ -29,6 +30,7 @@
 #include <unistd.h>
 
 namespace fs = std::filesystem;
+using json = nlohmann::ordered_json;
 
 namespace {
 
@@ -40,6 +42,7 @@ constexpr std::size_t npages = 128; // per process: 512 KiB, quick under TCG
 struct Run {
 	int rc = -1;
 	std::string out, err;
+	nlohmann::ordered_json json; ///< stdout parsed, if it is one JSON document
 };
 
 std::string slurp(const std::string &path)
@@ -74,6 +77,15 @@ Run tool(const std::vector<std::string> &args, std::optional<uid_t> as = std::nu
 	r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 	r.out = slurp(out);
 	r.err = slurp(err);
+	// JSON output is checked in its compact form (key order is the tool's):
+	// a whole document, or one per line (watch, stats --interval).
+	if (!r.out.empty() && r.out.front() == '{') {
+		auto whole = json::parse(r.out, nullptr, false);
+		if (!whole.is_discarded()) {
+			r.json = whole;
+			r.out = whole.dump() + "\n";
+		}
+	}
 	close(ofd);
 	close(efd);
 	unlink(out);
@@ -651,21 +663,35 @@ TEST_F(Tool, StatsAndListMatchTheDuplicates)
 	EXPECT_EQ(human.rc, 0) << describe(human);
 	EXPECT_NE(human.out.find("pages_sharing"), std::string::npos) << human.out;
 
-	auto l = tool({"list", "--json"});
+	if (!fs::exists("/proc/ksm_partitions")) {
+		for (Child *ch : {&a, &b, &u})
+			EXPECT_TRUE(ch->finish());
+		GTEST_SKIP()
+		    << "kernel with the old ABI (no /proc/ksm_partitions): list not checked";
+	}
+	auto l = tool({"list", "-J", "-o", "ID,NAME,UID,MODE,MEMBERS,PIDS,SHARING,SAVED"});
 	ASSERT_EQ(l.rc, 0) << describe(l);
-	auto at = l.out.find("{\"id\":" + std::to_string(*id) + ",\"name\":\"" + name + "\"");
-	ASSERT_NE(at, std::string::npos) << l.out;
-	EXPECT_NE(l.out.find("\"mode\":\"0640\"", at), std::string::npos);
-	EXPECT_EQ(json_num(l.out, "owner_uid", at), 0);
-	EXPECT_EQ(json_num(l.out, "members", at), 3);
-	EXPECT_EQ(json_num(l.out, "pages_sharing", at), (long long)npages);
+	json mine;
+	for (const auto &p : l.json["partitions"])
+		if (p["id"] == static_cast<std::uint64_t>(*id))
+			mine = p;
+	ASSERT_FALSE(mine.is_null()) << l.out;
+	EXPECT_EQ(mine["name"], name);
+	EXPECT_EQ(mine["mode"], "0640");
+	EXPECT_EQ(mine["uid"], 0);
+	EXPECT_EQ(mine["members"], 3);
+	EXPECT_EQ(mine["sharing"], npages);
+	EXPECT_EQ(mine["saved"], npages * page);
+	auto pids = a.spid() + "," + b.spid() + "," + u.spid(); // children fork in order
+	EXPECT_EQ(mine["pids"], pids);
 	auto lt = tool({"list"});
 	EXPECT_EQ(lt.rc, 0) << describe(lt);
 	EXPECT_NE(lt.out.find(name), std::string::npos) << lt.out;
 
-	// list is root-only.
-	auto ln = tool({"list"}, 65534);
-	EXPECT_EQ(ln.rc, 4) << describe(ln);
+	// Not root: only partitions its own processes hold; root's is not shown.
+	auto ln = tool({"list", "-J"}, 65534);
+	EXPECT_EQ(ln.rc, 0) << describe(ln);
+	EXPECT_EQ(ln.out.find(name), std::string::npos) << ln.out;
 	for (Child *ch : {&a, &b, &u})
 		EXPECT_TRUE(ch->finish());
 }
@@ -730,9 +756,15 @@ TEST_F(Tool, NoSuchCgroup)
 	    tool({"merge", "--create", name, "--cgroup", "/sys/fs/cgroup/ksmpart-nonexistent"});
 	EXPECT_EQ(r.rc, 5) << describe(r);
 	EXPECT_NE(r.err.find("cgroup"), std::string::npos) << r.err;
+	// Paths are below the cgroup2 mount, never the filesystem's: /tmp is
+	// /sys/fs/cgroup/tmp.
 	auto nc = tool({"merge", "--create", name, "--cgroup", "/tmp"});
 	EXPECT_EQ(nc.rc, 5) << describe(nc);
-	EXPECT_NE(nc.err.find("not a cgroup v2"), std::string::npos) << nc.err;
+	EXPECT_NE(nc.err.find("no such cgroup directory '/sys/fs/cgroup/tmp'"), std::string::npos)
+	    << nc.err;
+	auto file = tool({"merge", "--create", name, "--cgroup", "/cgroup.procs"});
+	EXPECT_EQ(file.rc, 5) << describe(file);
+	EXPECT_NE(file.err.find("not a directory"), std::string::npos) << file.err;
 }
 
 TEST_F(Tool, MemberOfAnotherPartitionIsConflict)
@@ -778,9 +810,215 @@ TEST_F(Tool, PermissionDeniedByPtrace)
 
 TEST_F(Tool, UsageErrors)
 {
-	EXPECT_EQ(tool({}).rc, 2);
+	auto bare = tool({});
+	EXPECT_EQ(bare.rc, 2);
+	EXPECT_NE(bare.err.find("Usage:"), std::string::npos) << bare.err;
+	auto typo = tool({"stat", name});
+	EXPECT_EQ(typo.rc, 2);
+	EXPECT_NE(typo.err.find("did you mean 'stats'?"), std::string::npos) << typo.err;
 	EXPECT_EQ(tool({"merge", name}).rc, 2);
 	EXPECT_EQ(tool({"create", ".bad"}).rc, 2);
 	EXPECT_EQ(tool({"merge", name, "1", "--range", "2000-1000"}).rc, 2);
 	EXPECT_EQ(tool({"--help"}).rc, 0);
+}
+
+// --- membership: members, which, leave --all ------------------------------
+
+TEST_F(Tool, MembersWhichAndLeaveAll)
+{
+	Cgroup cg("ksmpart-tool-members");
+	if (!cg.usable())
+		GTEST_SKIP() << "no cgroup v2 at /sys/fs/cgroup";
+	Child a(region, npages, Fill::pattern), b(region, npages, Fill::pattern),
+	    outsider(region, npages, Fill::pattern);
+	Cgroup::add(cg.path("web"), a.pid());
+	auto m = tool({"merge", "--create", name, a.spid(), b.spid(), "--range", range()});
+	ASSERT_EQ(m.rc, 0) << describe(m);
+
+	auto mem = tool({"members", name, "-J", "-b", "-o", "PID,COMM,CGROUP,MERGING"});
+	ASSERT_EQ(mem.rc, 0) << describe(mem);
+	auto rows = mem.json["members"];
+	ASSERT_EQ(rows.size(), 2u) << mem.out;
+	EXPECT_EQ(rows[0]["pid"], std::min(a.pid(), b.pid()));
+	EXPECT_EQ(rows[1]["pid"], std::max(a.pid(), b.pid()));
+	for (const auto &r : rows) {
+		EXPECT_EQ(r["merging"], npages * page) << r; // ground truth: ksm_stat
+		if (r["pid"] == a.pid()) {
+			EXPECT_EQ(r["cgroup"], "/ksmpart-tool-members/web");
+		}
+	}
+	auto human = tool({"members", name});
+	EXPECT_EQ(human.rc, 0);
+	EXPECT_NE(human.out.find("CGROUP"), std::string::npos) << human.out;
+
+	auto w = tool({"which", a.spid(), outsider.spid(), "-J"});
+	ASSERT_EQ(w.rc, 0) << describe(w);
+	auto id = w.json["processes"][0]["partition"];
+	EXPECT_NE(id, 0);
+	if (fs::exists("/proc/ksm_partitions")) { // root learns names there
+		EXPECT_EQ(w.json["processes"][0]["name"], name);
+	}
+	EXPECT_EQ(w.json["processes"][1]["partition"], 0);
+	EXPECT_EQ(w.json["processes"][1]["name"], nullptr);
+	auto byid =
+	    tool({"members", "--id", std::to_string(id.get<std::uint64_t>()), "-n", "-o", "PID"});
+	EXPECT_EQ(byid.rc, 0) << describe(byid);
+	EXPECT_NE(byid.out.find(a.spid()), std::string::npos) << byid.out;
+
+	// leave --all empties it: nothing stays merged, nobody is a member.
+	auto l = tool({"leave", name, "--all", "--json"});
+	ASSERT_EQ(l.rc, 0) << describe(l);
+	EXPECT_EQ(l.json["processes"].size(), 2u) << l.out;
+	EXPECT_EQ(ksm_stat(a.pid(), "ksm_merging_pages"), 0);
+	EXPECT_EQ(ksm_stat(b.pid(), "ksm_merging_pages"), 0);
+	EXPECT_EQ(ksm_stat(a.pid(), "ksm_partition"), 0);
+	expect_not_shared(a, b);
+	// Nobody holds it any more: it is gone.
+	EXPECT_EQ(tool({"open", name}).rc, 5);
+	for (Child *ch : {&a, &b, &outsider})
+		EXPECT_TRUE(ch->finish());
+}
+
+// --- cgroup paths as /proc/PID/cgroup prints them, and --unit --------------
+
+TEST_F(Tool, CgroupPathsAsProcAndSystemdPrintThem)
+{
+	Cgroup cg("ksmpart-tool-paths");
+	if (!cg.usable())
+		GTEST_SKIP() << "no cgroup v2 at /sys/fs/cgroup";
+	Child a(region, npages, Fill::pattern), b(region, npages, Fill::pattern);
+	Cgroup::add(cg.path("a"), a.pid());
+	Cgroup::add(cg.path("web.service"), b.pid());
+	// What /proc/PID/cgroup says, pasted as it is, from another cwd.
+	std::string line = slurp("/proc/" + a.spid() + "/cgroup");
+	ASSERT_EQ(line, "0::/ksmpart-tool-paths/a\n");
+	char cwd[4096];
+	ASSERT_NE(getcwd(cwd, sizeof(cwd)), nullptr);
+	ASSERT_EQ(chdir("/tmp"), 0);
+	auto r = tool({"merge", "--create", name, "--cgroup", "/ksmpart-tool-paths/a", "--unit",
+	               "web.service", "--range", range(), "--json"});
+	ASSERT_EQ(chdir(cwd), 0);
+	ASSERT_EQ(r.rc, 0) << describe(r);
+	ASSERT_EQ(r.json["processes"].size(), 2u) << r.out;
+	EXPECT_EQ(r.json["processes"][0]["source"], "cgroup");
+	EXPECT_EQ(r.json["processes"][1]["source"], "unit");
+	expect_shared(a, b);
+	// The root cgroup is "/", not the filesystem root.
+	auto root = tool({"leave", name, "--cgroup", "/", "--json"});
+	EXPECT_EQ(root.rc, 6) << describe(root); // not every process is a member
+	EXPECT_EQ(ksm_stat(a.pid(), "ksm_merging_pages"), 0);
+	EXPECT_EQ(ksm_stat(b.pid(), "ksm_merging_pages"), 0);
+	auto none = tool({"merge", "--create", name, "--unit", "surely-absent.service"});
+	EXPECT_EQ(none.rc, 5) << describe(none);
+	EXPECT_NE(none.err.find("surely-absent.service"), std::string::npos) << none.err;
+	EXPECT_TRUE(a.finish());
+	EXPECT_TRUE(b.finish());
+}
+
+// --- another user's name, the enabled switch ------------------------------
+
+TEST_F(Tool, CreateOfAnotherUsersNameIsConflictWithAHint)
+{
+	if (!fs::exists("/proc/ksm_partitions"))
+		GTEST_SKIP() << "kernel with the old CREATE semantics";
+	auto c =
+	    tool({"create", name, "--hold", "--mode", "0666", "--pidfile", "/tmp/" + name + ".pid"},
+	         65534);
+	ASSERT_EQ(c.rc, 0) << describe(c);
+	Child a(region, npages, Fill::pattern);
+	auto m = tool({"merge", "--create", name, a.spid(), "--range", range()});
+	EXPECT_EQ(m.rc, 7) << describe(m);
+	EXPECT_NE(m.err.find("partition '" + name +
+	                     "' exists and belongs to uid 65534; open it "
+	                     "without --create if you meant to join it"),
+	          std::string::npos)
+	    << m.err;
+	EXPECT_EQ(ksm_stat(a.pid(), "ksm_partition"), 0); // did not join it
+	auto join = tool({"merge", name, a.spid(), "--range", range()});
+	EXPECT_EQ(join.rc, 0) << describe(join);
+	EXPECT_NE(ksm_stat(a.pid(), "ksm_partition"), 0);
+	EXPECT_EQ(tool({"leave", name, a.spid()}).rc, 0);
+	EXPECT_EQ(tool({"release", name, "--pidfile", "/tmp/" + name + ".pid"}, 65534).rc, 0);
+	EXPECT_TRUE(a.finish());
+}
+
+TEST_F(Tool, DisabledPartitionsAreSaidToBeTheAdministrators)
+{
+	const std::string knob = "/sys/kernel/mm/ksm/partitions/enabled";
+	if (!fs::exists(knob))
+		GTEST_SKIP() << "kernel without " << knob;
+	Child a(region, npages, Fill::pattern);
+	std::ofstream(knob) << "0\n";
+	auto c = tool({"create", name});
+	auto m = tool({"merge", "--create", name, a.spid(), "--range", range()});
+	std::ofstream(knob) << "1\n";
+	EXPECT_EQ(c.rc, 4) << describe(c);
+	EXPECT_NE(c.err.find("administrator disabled"), std::string::npos) << c.err;
+	EXPECT_EQ(m.rc, 4) << describe(m);
+	EXPECT_EQ(ksm_stat(a.pid(), "ksm_merging_pages"), 0);
+	EXPECT_TRUE(a.finish());
+}
+
+// --- hold, stats, output ---------------------------------------------------
+
+TEST_F(Tool, HoldInTheForegroundUntilSigterm)
+{
+	char out[] = "/tmp/hold-out.XXXXXX";
+	int ofd = mkstemp(out);
+	pid_t h = fork();
+	if (h == 0) {
+		dup2(ofd, 1);
+		execl(KSMPART_TOOL, KSMPART_TOOL, "hold", name.c_str(), "--create", nullptr);
+		_exit(121);
+	}
+	for (int i = 0; i < 200 && slurp(out).find("holding") == std::string::npos; i++)
+		usleep(50000);
+	ASSERT_NE(slurp(out).find("holding partition '" + name + "'"), std::string::npos)
+	    << slurp(out);
+	EXPECT_EQ(tool({"open", name}).rc, 0); // it exists while held
+	kill(h, SIGTERM);
+	int status = 0;
+	waitpid(h, &status, 0);
+	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+	EXPECT_EQ(tool({"open", name}).rc, 5); // and is gone after
+	close(ofd);
+	unlink(out);
+}
+
+TEST_F(Tool, StatsPrometheusPassesPromtool)
+{
+	if (access("/usr/bin/promtool", X_OK) != 0)
+		GTEST_SKIP() << "no /usr/bin/promtool (Debian package prometheus)";
+	Child a(region, npages, Fill::pattern), b(region, npages, Fill::pattern);
+	ASSERT_EQ(tool({"merge", "--create", name, a.spid(), b.spid(), "--range", range()}).rc, 0);
+	auto p = tool({"stats", name, "--format", "prometheus"});
+	ASSERT_EQ(p.rc, 0) << describe(p);
+	EXPECT_NE(p.out.find("ksmpart_sharing_pages{partition=\""), std::string::npos) << p.out;
+	EXPECT_NE(p.out.find("\",name=\"" + name + "\"} " + std::to_string(npages) + "\n"),
+	          std::string::npos)
+	    << p.out;
+	std::string file = "/tmp/" + name + ".prom";
+	std::ofstream(file) << p.out;
+	std::string cmd = "promtool check metrics < " + file + " > " + file + ".log 2>&1";
+	EXPECT_EQ(system(cmd.c_str()), 0) << slurp(file + ".log") << p.out;
+	unlink(file.c_str());
+	unlink((file + ".log").c_str());
+	EXPECT_TRUE(a.finish());
+	EXPECT_TRUE(b.finish());
+}
+
+TEST_F(Tool, WriteErrorIsAFailure)
+{
+	ASSERT_EQ(tool({"create", name, "--hold"}).rc, 0);
+	pid_t p = fork();
+	if (p == 0) {
+		int full = open("/dev/full", O_WRONLY);
+		dup2(full, 1);
+		execl(KSMPART_TOOL, KSMPART_TOOL, "stats", name.c_str(), nullptr);
+		_exit(121);
+	}
+	int status = 0;
+	waitpid(p, &status, 0);
+	EXPECT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(WEXITSTATUS(status), 1);
 }
