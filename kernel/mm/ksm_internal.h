@@ -39,7 +39,7 @@ typedef u8 rmap_age_t;
  */
 struct ksm_tree {
 	struct rb_root *root;
-	struct mutex *lock;
+	struct mutex *lock;		/* see above */
 	unsigned long pages_shared;
 	unsigned long pages_sharing;
 	unsigned long pages_unshared;
@@ -194,18 +194,17 @@ int ksm_partition_sysfs_init(struct kobject *ksm_kobj);
 struct ksm_tree *ksm_member_tree(struct mm_struct *mm);
 bool ksm_partitions_in_use(void);
 bool ksm_partition_tracks(struct mm_struct *mm, unsigned long addr);
-struct ksm_rmap_item *ksm_partition_cand_search_insert(struct ksm_tree *tree,
-						struct ksm_rmap_item *rmap_item,
-						struct page *page,
-						struct page **tree_pagep);
+struct ksm_rmap_item *
+ksm_partition_cand_search_insert(struct ksm_tree *tree,
+				 struct ksm_rmap_item *rmap_item,
+				 struct page *page, struct page **tree_pagep);
 void ksm_partition_cand_del(struct ksm_tree *tree,
 			    struct ksm_rmap_item *rmap_item);
 void ksm_partition_handover(struct ksm_tree *tree,
 			    struct ksm_rmap_item *rmap_item,
 			    struct folio *folio);
 int ksm_partitions_unmerge_all(void);
-void ksm_partitions_check_stable_tree(unsigned long start_pfn,
-				      unsigned long end_pfn);
+unsigned long ksm_partitions_zero_pages(void);
 #else
 static inline int ksm_partition_sysfs_init(struct kobject *ksm_kobj)
 {
@@ -252,10 +251,21 @@ static inline int ksm_partitions_unmerge_all(void)
 	return 0;
 }
 
+static inline unsigned long ksm_partitions_zero_pages(void)
+{
+	return 0;
+}
+
+#endif /* CONFIG_KSM_PARTITION */
+
+#if defined(CONFIG_KSM_PARTITION) && defined(CONFIG_MEMORY_HOTREMOVE)
+void ksm_partitions_check_stable_tree(unsigned long start_pfn,
+				      unsigned long end_pfn);
+#else
 static inline void ksm_partitions_check_stable_tree(unsigned long start_pfn,
 						    unsigned long end_pfn)
 {
 }
-#endif /* CONFIG_KSM_PARTITION */
+#endif
 
 #endif /* _MM_KSM_INTERNAL_H */

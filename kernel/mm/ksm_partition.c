@@ -6,7 +6,9 @@
  * same partition. It is reached through a file descriptor, which is the
  * capability to merge into it; a named partition can be opened again by name
  * in the IPC namespace it was created in, with POSIX-IPC-like permissions.
- * Open files and member mms hold it; the last one to go takes the name away.
+ * Open files and member mms hold it; the last one to go frees it. Only its
+ * holders and members see it; the administrator sees all of them in
+ * /proc/ksm_partitions.
  *
  * The merging itself is done by mm/ksm_partition_merge.c, on mm/ksm.c's
  * machinery.
@@ -18,18 +20,24 @@
 #include <linux/ctype.h>
 #include <linux/file.h>
 #include <linux/fs.h>
+#include <linux/hash.h>
 #include <linux/ipc_namespace.h>
+#include <linux/jhash.h>
 #include <linux/kobject.h>
 #include <linux/ksm.h>
 #include <linux/ktime.h>
 #include <linux/mm.h>
 #include <linux/nsproxy.h>
 #include <linux/pid.h>
+#include <linux/proc_fs.h>
 #include <linux/ptrace.h>
+#include <linux/random.h>
+#include <linux/rhashtable.h>
 #include <linux/sched/cputime.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/task.h>
 #include <linux/seq_file.h>
+#include <linux/siphash.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/swap.h>
@@ -44,16 +52,89 @@
 #define KSM_OPEN_FLAGS	(KSM_OPEN_CREATE | KSM_OPEN_EXCL | KSM_OPEN_CLOEXEC | \
 			 KSM_OPEN_ZERO_PAGES)
 
-/* Named partitions of all IPC namespaces: few, and only ksm_open() looks */
-static LIST_HEAD(ksm_names);
+/*
+ * Named partitions of all IPC namespaces, by (namespace, name). Lookups and
+ * changes are serialised by ksm_names_lock; the table only makes a lookup
+ * cost the same with a million names as with one.
+ */
+struct ksm_name_key {
+	struct ipc_namespace *ns;
+	const char *name;
+};
+
+static u32 ksm_name_hash(const struct ksm_name_key *key, u32 seed)
+{
+	return jhash(key->name, strlen(key->name),
+		     seed ^ hash_ptr(key->ns, 32));
+}
+
+static u32 ksm_name_hashfn(const void *data, u32 len, u32 seed)
+{
+	return ksm_name_hash(data, seed);
+}
+
+static u32 ksm_name_obj_hashfn(const void *data, u32 len, u32 seed)
+{
+	const struct ksm_partition *part = data;
+	struct ksm_name_key key = { .ns = part->ipc_ns, .name = part->name };
+
+	return ksm_name_hash(&key, seed);
+}
+
+static int ksm_name_obj_cmpfn(struct rhashtable_compare_arg *arg,
+			      const void *obj)
+{
+	const struct ksm_name_key *key = arg->key;
+	const struct ksm_partition *part = obj;
+
+	return part->ipc_ns != key->ns || strcmp(part->name, key->name);
+}
+
+static const struct rhashtable_params ksm_name_params = {
+	.head_offset = offsetof(struct ksm_partition, name_node),
+	.hashfn = ksm_name_hashfn,
+	.obj_hashfn = ksm_name_obj_hashfn,
+	.obj_cmpfn = ksm_name_obj_cmpfn,
+	.automatic_shrinking = true,
+};
+
+static struct rhashtable ksm_names;
 static DEFINE_MUTEX(ksm_names_lock);
-static atomic64_t ksm_partition_ids;
 
-static const struct file_operations ksm_partition_fops;
-static const struct kobj_type ksm_partition_ktype;
+/*
+ * /sys/kernel/mm/ksm/partitions/enabled: 0 refuses new partitions and
+ * merges (EPERM), for an administrator who wants no KSM at all; unmerging,
+ * leaving and statistics keep working.
+ */
+static bool ksm_partitions_enabled __read_mostly = true;
 
-/* /sys/kernel/mm/ksm/partitions: a directory per partition, by id */
-static struct kobject *ksm_partitions_kobj;
+/*
+ * Ids are unique for the boot without telling how many partitions others
+ * created: a counter through a keyed 64-bit permutation (a Feistel network
+ * with SipHash rounds).
+ */
+static siphash_key_t ksm_id_key;
+static atomic64_t ksm_id_counter;
+
+static u64 ksm_partition_new_id(void)
+{
+	u64 id;
+
+	do {
+		u64 n = atomic64_inc_return(&ksm_id_counter);
+		u32 left = n >> 32, right = n;
+		int round;
+
+		for (round = 0; round < 4; round++) {
+			u32 f = siphash_2u32(right, round, &ksm_id_key);
+
+			swap(left, right);
+			right ^= f;
+		}
+		id = (u64)left << 32 | right;
+	} while (!id);
+	return id;
+}
 
 /**
  * ksm_partition_get - take a reference for an open file or a member
@@ -68,18 +149,17 @@ void ksm_partition_get(struct ksm_partition *part)
  * ksm_partition_put - drop a reference of an open file or a member
  * @part: the partition
  *
- * The last one takes the name away at once; the partition is freed when no
- * page maps its stable nodes any more.
+ * The last one takes the name away and frees the partition: with no member
+ * left, no process maps its KSM pages any more.
  */
 void ksm_partition_put(struct ksm_partition *part)
 {
 	if (!refcount_dec_and_mutex_lock(&part->users, &ksm_names_lock))
 		return;
-	if (!list_empty(&part->name_node))
-		list_del(&part->name_node);
+	if (part->name)
+		rhashtable_remove_fast(&ksm_names, &part->name_node,
+				       ksm_name_params);
 	mutex_unlock(&ksm_names_lock);
-	/* Out of sysfs with the name; kernfs waits for readers to finish */
-	kobject_del(&part->kobj);
 	ksm_partition_release_tree(part);
 }
 
@@ -89,14 +169,6 @@ void ksm_partition_put(struct ksm_partition *part)
  */
 void ksm_partition_free(struct ksm_partition *part)
 {
-	kobject_put(&part->kobj);
-}
-
-static void ksm_partition_kobj_release(struct kobject *kobj)
-{
-	struct ksm_partition *part = container_of(kobj, struct ksm_partition,
-						  kobj);
-
 	if (part->ipc_ns)
 		put_ipc_ns(part->ipc_ns);
 	kfree(part->name);
@@ -109,34 +181,26 @@ static struct ksm_partition *ksm_partition_alloc(char *name,
 						 umode_t mode)
 {
 	struct ksm_partition *part;
-	int err;
 
 	part = kzalloc(sizeof(*part), GFP_KERNEL_ACCOUNT);
 	if (!part) {
 		kfree(name);
 		return ERR_PTR(-ENOMEM);
 	}
-	kobject_init(&part->kobj, &ksm_partition_ktype);
 	part->name = name;
 	part->flags = flags & KSM_OPEN_ZERO_PAGES;
 	if (ksm_partition_init_tree(part)) {
-		kobject_put(&part->kobj);
+		kfree(name);
+		kfree(part);
 		return ERR_PTR(-ENOMEM);
 	}
-	part->id = atomic64_inc_return(&ksm_partition_ids);
+	part->id = ksm_partition_new_id();
 	if (name)
 		part->ipc_ns = get_ipc_ns(current->nsproxy->ipc_ns);
 	part->uid = current_fsuid();
 	part->gid = current_fsgid();
 	part->mode = mode;
-	INIT_LIST_HEAD(&part->name_node);
 	refcount_set(&part->users, 1);
-
-	err = kobject_add(&part->kobj, ksm_partitions_kobj, "%llu", part->id);
-	if (err) {
-		ksm_partition_release_tree(part);
-		return ERR_PTR(err);
-	}
 	return part;
 }
 
@@ -178,18 +242,6 @@ static char *ksm_name_from_user(const char __user *uname)
 	return name;
 }
 
-static struct ksm_partition *ksm_name_lookup(struct ipc_namespace *ns,
-					     const char *name)
-{
-	struct ksm_partition *part;
-
-	lockdep_assert_held(&ksm_names_lock);
-	list_for_each_entry(part, &ksm_names, name_node)
-		if (part->ipc_ns == ns && !strcmp(part->name, name))
-			return part;
-	return NULL;
-}
-
 /* Read and write permission, as ipcperms() grants them */
 static int ksm_partition_may_open(struct ksm_partition *part)
 {
@@ -206,228 +258,237 @@ static int ksm_partition_may_open(struct ksm_partition *part)
 	return -EACCES;
 }
 
-/* The named partition, referenced; created if asked and not found */
+/*
+ * The named partition, referenced; created if asked and not found. A caller
+ * that asks to create never ends up in a partition someone else created:
+ * it gets EEXIST instead, and opens that one only by asking to (no CREATE).
+ */
 static struct ksm_partition *ksm_partition_open(char *name,
 						unsigned int flags,
 						umode_t mode)
 {
-	struct ipc_namespace *ns = current->nsproxy->ipc_ns;
-	struct ksm_partition *part = NULL, *found;
+	struct ksm_name_key key = {
+		.ns = current->nsproxy->ipc_ns,
+		.name = name,
+	};
+	struct ksm_partition *part;
 	int err = 0;
 
-	if (flags & KSM_OPEN_CREATE) {
-		part = ksm_partition_alloc(name, flags, mode);
-		if (IS_ERR(part))
-			return part;
-		name = part->name;
-	}
-
 	mutex_lock(&ksm_names_lock);
-	found = ksm_name_lookup(ns, name);
-	if (found) {
-		if (flags & KSM_OPEN_EXCL)
+	part = rhashtable_lookup_fast(&ksm_names, &key, ksm_name_params);
+	if (part) {
+		bool foreign = !uid_eq(current_fsuid(), part->uid);
+
+		if ((flags & KSM_OPEN_EXCL) ||
+		    ((flags & KSM_OPEN_CREATE) && foreign))
 			err = -EEXIST;
 		else
-			err = ksm_partition_may_open(found);
+			err = ksm_partition_may_open(part);
 		if (!err)
-			ksm_partition_get(found);
-	} else if (part) {
-		list_add(&part->name_node, &ksm_names);
-	} else {
+			ksm_partition_get(part);
+		kfree(name);
+	} else if (!(flags & KSM_OPEN_CREATE)) {
 		err = -ENOENT;
+		kfree(name);
+	} else if (!READ_ONCE(ksm_partitions_enabled)) {
+		err = -EPERM;
+		kfree(name);
+	} else {
+		part = ksm_partition_alloc(name, flags, mode);
+		if (IS_ERR(part))
+			err = PTR_ERR(part);
+		else
+			err = rhashtable_insert_fast(&ksm_names,
+						     &part->name_node,
+						     ksm_name_params);
+		if (err && !IS_ERR(part)) {
+			mutex_unlock(&ksm_names_lock);
+			ksm_partition_release_tree(part);
+			return ERR_PTR(err);
+		}
 	}
 	mutex_unlock(&ksm_names_lock);
-
-	if (!part)
-		kfree(name);
-	else if (found || err)
-		ksm_partition_put(part);
-	if (err)
-		return ERR_PTR(err);
-	return found ?: part;
+	return err ? ERR_PTR(err) : part;
 }
 
 /*
- * Statistics files: one sysfs file per field of struct ksm_partition_stats,
- * also the fdinfo lines (prefixed "ksm_"), so the names are written once.
+ * The statistics: the fields of struct ksm_partition_stats, named once for
+ * the fdinfo lines ("ksm_" + name) and /proc/ksm_partitions.
  */
-struct ksm_stat_attribute {
+struct ksm_stat_field {
+	const char *name;
+	size_t offset;
+};
+
+#define KSM_STAT_FIELD(_name) \
+	{ __stringify(_name), offsetof(struct ksm_partition_stats, _name) }
+
+static const struct ksm_stat_field ksm_stat_fields[] = {
+	KSM_STAT_FIELD(members),
+	KSM_STAT_FIELD(pages_shared),
+	KSM_STAT_FIELD(pages_sharing),
+	KSM_STAT_FIELD(pages_unshared),
+	KSM_STAT_FIELD(ksm_zero_pages),
+	KSM_STAT_FIELD(rmap_items),
+	KSM_STAT_FIELD(stable_node_chains),
+	KSM_STAT_FIELD(stable_node_dups),
+	KSM_STAT_FIELD(general_profit),
+	KSM_STAT_FIELD(merge_calls),
+	KSM_STAT_FIELD(unmerge_calls),
+	KSM_STAT_FIELD(leave_calls),
+	KSM_STAT_FIELD(pages_scanned),
+	KSM_STAT_FIELD(pages_merged),
+	KSM_STAT_FIELD(zero_pages_merged),
+	KSM_STAT_FIELD(pages_failed),
+	KSM_STAT_FIELD(pages_absent),
+	KSM_STAT_FIELD(pages_skipped),
+	KSM_STAT_FIELD(merge_time_ns),
+	KSM_STAT_FIELD(unmerge_time_ns),
+};
+
+static void ksm_stat_print(struct seq_file *m, const struct ksm_stat_field *f,
+			   const struct ksm_partition_stats *stats)
+{
+	u64 value = *(const u64 *)((const char *)stats + f->offset);
+
+	seq_printf(m, "%s%s:\t", str_has_prefix(f->name, "ksm_") ? "" : "ksm_",
+		   f->name);
+	if (!strcmp(f->name, "general_profit"))
+		seq_printf(m, "%lld\n", (s64)value);
+	else
+		seq_printf(m, "%llu\n", value);
+}
+
+/*
+ * /proc/ksm_partitions (root only): every partition of the system, for the
+ * administrator. A partition is otherwise seen only by who holds its fd or
+ * is its member: tenants learn nothing of each other's partitions.
+ */
+static int ksm_partitions_show(struct seq_file *m, void *v)
+{
+	struct ksm_partition *part = ksm_partitions_seq_entry(v);
+	struct ksm_partition_stats stats;
+
+	if (!part) {
+		seq_puts(m, "id uid gid mode flags members pages_shared pages_sharing pages_unshared ksm_zero_pages rmap_items general_profit name\n");
+		return 0;
+	}
+	ksm_partition_get_stats(part, &stats);
+	seq_printf(m, "%llu %u %u %04o %#x %llu %llu %llu %llu %llu %llu %lld",
+		   part->id, from_kuid_munged(seq_user_ns(m), part->uid),
+		   from_kgid_munged(seq_user_ns(m), part->gid), part->mode,
+		   part->flags, stats.members, stats.pages_shared,
+		   stats.pages_sharing, stats.pages_unshared,
+		   stats.ksm_zero_pages, stats.rmap_items,
+		   stats.general_profit);
+	if (part->name)
+		seq_printf(m, " %s", part->name);
+	seq_putc(m, '\n');
+	return 0;
+}
+
+static const struct seq_operations ksm_partitions_seq_ops = {
+	.start	= ksm_partitions_seq_start,
+	.next	= ksm_partitions_seq_next,
+	.stop	= ksm_partitions_seq_stop,
+	.show	= ksm_partitions_show,
+};
+
+/* sysfs: /sys/kernel/mm/ksm/partitions/ */
+static ssize_t enabled_show(struct kobject *kobj, struct kobj_attribute *attr,
+			    char *buf)
+{
+	return sysfs_emit(buf, "%d\n", READ_ONCE(ksm_partitions_enabled));
+}
+
+static ssize_t enabled_store(struct kobject *kobj, struct kobj_attribute *attr,
+			     const char *buf, size_t count)
+{
+	bool enabled;
+	int err;
+
+	err = kstrtobool(buf, &enabled);
+	if (err)
+		return err;
+	WRITE_ONCE(ksm_partitions_enabled, enabled);
+	return count;
+}
+
+static struct kobj_attribute ksm_enabled_attr = __ATTR_RW(enabled);
+
+/* Sums over all partitions, root only: they move with every tenant's merges */
+struct ksm_total_attribute {
 	struct kobj_attribute attr;
 	size_t offset;
 };
 
-static u64 ksm_stat_value(const struct attribute *attr,
-			  const struct ksm_partition_stats *stats)
+static ssize_t ksm_total_show(struct kobject *kobj, struct kobj_attribute *attr,
+			      char *buf)
 {
-	const struct ksm_stat_attribute *sa;
+	const struct ksm_total_attribute *ta;
+	struct ksm_partition_stats total;
 
-	sa = container_of(attr, struct ksm_stat_attribute, attr.attr);
-	return *(const u64 *)((const char *)stats + sa->offset);
+	ta = container_of(attr, struct ksm_total_attribute, attr);
+	ksm_partitions_total(&total);
+	if (ta->offset == offsetof(struct ksm_partition_stats, general_profit))
+		return sysfs_emit(buf, "%lld\n", total.general_profit);
+	return sysfs_emit(buf, "%llu\n",
+			  *(u64 *)((char *)&total + ta->offset));
 }
 
-static const char *ksm_stat_format(const struct attribute *attr)
-{
-	return strcmp(attr->name, "general_profit") ? "%llu\n" : "%lld\n";
-}
-
-static struct ksm_partition *kobj_to_partition(struct kobject *kobj)
-{
-	return container_of(kobj, struct ksm_partition, kobj);
-}
-
-static ssize_t ksm_stat_show(struct kobject *kobj, struct kobj_attribute *attr,
-			     char *buf)
-{
-	struct ksm_partition_stats stats;
-
-	ksm_partition_get_stats(kobj_to_partition(kobj), &stats);
-	return sysfs_emit(buf, ksm_stat_format(&attr->attr),
-			  ksm_stat_value(&attr->attr, &stats));
-}
-
-#define KSM_STAT_ATTR(_name)						\
-static struct ksm_stat_attribute ksm_stat_##_name = {			\
+#define KSM_TOTAL_ATTR(_name, _field)					\
+static struct ksm_total_attribute ksm_total_##_name = {			\
 	.attr = {							\
 		.attr = { .name = __stringify(_name), .mode = 0400 },	\
-		.show = ksm_stat_show,					\
+		.show = ksm_total_show,					\
 	},								\
-	.offset = offsetof(struct ksm_partition_stats, _name),		\
+	.offset = offsetof(struct ksm_partition_stats, _field),	\
 }
 
-KSM_STAT_ATTR(members);
-KSM_STAT_ATTR(pages_shared);
-KSM_STAT_ATTR(pages_sharing);
-KSM_STAT_ATTR(pages_unshared);
-KSM_STAT_ATTR(ksm_zero_pages);
-KSM_STAT_ATTR(rmap_items);
-KSM_STAT_ATTR(stable_node_chains);
-KSM_STAT_ATTR(stable_node_dups);
-KSM_STAT_ATTR(general_profit);
-KSM_STAT_ATTR(merge_calls);
-KSM_STAT_ATTR(unmerge_calls);
-KSM_STAT_ATTR(leave_calls);
-KSM_STAT_ATTR(pages_scanned);
-KSM_STAT_ATTR(pages_merged);
-KSM_STAT_ATTR(zero_pages_merged);
-KSM_STAT_ATTR(pages_failed);
-KSM_STAT_ATTR(pages_absent);
-KSM_STAT_ATTR(pages_skipped);
-KSM_STAT_ATTR(merge_time_ns);
-KSM_STAT_ATTR(unmerge_time_ns);
+/* nr_partitions is carried in the sum's id field */
+KSM_TOTAL_ATTR(nr_partitions, id);
+KSM_TOTAL_ATTR(pages_shared, pages_shared);
+KSM_TOTAL_ATTR(pages_sharing, pages_sharing);
+KSM_TOTAL_ATTR(pages_unshared, pages_unshared);
+KSM_TOTAL_ATTR(ksm_zero_pages, ksm_zero_pages);
+KSM_TOTAL_ATTR(rmap_items, rmap_items);
+KSM_TOTAL_ATTR(general_profit, general_profit);
 
-static struct attribute *ksm_partition_stat_attrs[] = {
-	&ksm_stat_members.attr.attr,
-	&ksm_stat_pages_shared.attr.attr,
-	&ksm_stat_pages_sharing.attr.attr,
-	&ksm_stat_pages_unshared.attr.attr,
-	&ksm_stat_ksm_zero_pages.attr.attr,
-	&ksm_stat_rmap_items.attr.attr,
-	&ksm_stat_stable_node_chains.attr.attr,
-	&ksm_stat_stable_node_dups.attr.attr,
-	&ksm_stat_general_profit.attr.attr,
-	&ksm_stat_merge_calls.attr.attr,
-	&ksm_stat_unmerge_calls.attr.attr,
-	&ksm_stat_leave_calls.attr.attr,
-	&ksm_stat_pages_scanned.attr.attr,
-	&ksm_stat_pages_merged.attr.attr,
-	&ksm_stat_zero_pages_merged.attr.attr,
-	&ksm_stat_pages_failed.attr.attr,
-	&ksm_stat_pages_absent.attr.attr,
-	&ksm_stat_pages_skipped.attr.attr,
-	&ksm_stat_merge_time_ns.attr.attr,
-	&ksm_stat_unmerge_time_ns.attr.attr,
+static struct attribute *ksm_partitions_attrs[] = {
+	&ksm_enabled_attr.attr,
+	&ksm_total_nr_partitions.attr.attr,
+	&ksm_total_pages_shared.attr.attr,
+	&ksm_total_pages_sharing.attr.attr,
+	&ksm_total_pages_unshared.attr.attr,
+	&ksm_total_ksm_zero_pages.attr.attr,
+	&ksm_total_rmap_items.attr.attr,
+	&ksm_total_general_profit.attr.attr,
 	NULL,
 };
 
-static const struct attribute_group ksm_partition_stat_group = {
-	.attrs = ksm_partition_stat_attrs,
-};
-
-static ssize_t name_show(struct kobject *kobj, struct kobj_attribute *attr,
-			 char *buf)
-{
-	return sysfs_emit(buf, "%s\n", kobj_to_partition(kobj)->name ?: "");
-}
-
-static ssize_t owner_uid_show(struct kobject *kobj,
-			      struct kobj_attribute *attr, char *buf)
-{
-	return sysfs_emit(buf, "%u\n", from_kuid_munged(&init_user_ns,
-				kobj_to_partition(kobj)->uid));
-}
-
-static ssize_t owner_gid_show(struct kobject *kobj,
-			      struct kobj_attribute *attr, char *buf)
-{
-	return sysfs_emit(buf, "%u\n", from_kgid_munged(&init_user_ns,
-				kobj_to_partition(kobj)->gid));
-}
-
-static ssize_t mode_show(struct kobject *kobj, struct kobj_attribute *attr,
-			 char *buf)
-{
-	return sysfs_emit(buf, "%04o\n", kobj_to_partition(kobj)->mode);
-}
-
-static ssize_t ipc_ns_show(struct kobject *kobj, struct kobj_attribute *attr,
-			   char *buf)
-{
-	struct ipc_namespace *ns = kobj_to_partition(kobj)->ipc_ns;
-
-	return sysfs_emit(buf, "%u\n", ns ? ns->ns.inum : 0);
-}
-
-static ssize_t use_zero_pages_show(struct kobject *kobj,
-				   struct kobj_attribute *attr, char *buf)
-{
-	return sysfs_emit(buf, "%u\n", !!(kobj_to_partition(kobj)->flags &
-					 KSM_OPEN_ZERO_PAGES));
-}
-
-static struct kobj_attribute ksm_name_attr = __ATTR_RO_MODE(name, 0400);
-static struct kobj_attribute ksm_owner_uid_attr = __ATTR_RO_MODE(owner_uid, 0400);
-static struct kobj_attribute ksm_owner_gid_attr = __ATTR_RO_MODE(owner_gid, 0400);
-static struct kobj_attribute ksm_mode_attr = __ATTR_RO_MODE(mode, 0400);
-static struct kobj_attribute ksm_ipc_ns_attr = __ATTR_RO_MODE(ipc_ns, 0400);
-static struct kobj_attribute ksm_use_zero_pages_attr =
-	__ATTR_RO_MODE(use_zero_pages, 0400);
-
-static struct attribute *ksm_partition_identity_attrs[] = {
-	&ksm_name_attr.attr,
-	&ksm_owner_uid_attr.attr,
-	&ksm_owner_gid_attr.attr,
-	&ksm_mode_attr.attr,
-	&ksm_ipc_ns_attr.attr,
-	&ksm_use_zero_pages_attr.attr,
-	NULL,
-};
-
-static const struct attribute_group ksm_partition_identity_group = {
-	.attrs = ksm_partition_identity_attrs,
-};
-
-static const struct attribute_group *ksm_partition_groups[] = {
-	&ksm_partition_identity_group,
-	&ksm_partition_stat_group,
-	NULL,
-};
-
-static const struct kobj_type ksm_partition_ktype = {
-	.release	= ksm_partition_kobj_release,
-	.sysfs_ops	= &kobj_sysfs_ops,
-	.default_groups	= ksm_partition_groups,
+static const struct attribute_group ksm_partitions_group = {
+	.name = "partitions",
+	.attrs = ksm_partitions_attrs,
 };
 
 /**
- * ksm_partition_sysfs_init - create /sys/kernel/mm/ksm/partitions
+ * ksm_partition_sysfs_init - /sys/kernel/mm/ksm/partitions, /proc/ksm_partitions
  * @ksm_kobj: /sys/kernel/mm/ksm
  *
  * Return: 0 or -ENOMEM.
  */
 int __init ksm_partition_sysfs_init(struct kobject *ksm_kobj)
 {
-	ksm_partitions_kobj = kobject_create_and_add("partitions", ksm_kobj);
-	return ksm_partitions_kobj ? 0 : -ENOMEM;
+	int err;
+
+	get_random_bytes(&ksm_id_key, sizeof(ksm_id_key));
+	err = rhashtable_init(&ksm_names, &ksm_name_params);
+	if (err)
+		return err;
+	if (!proc_create_seq("ksm_partitions", 0400, NULL,
+			     &ksm_partitions_seq_ops))
+		return -ENOMEM;
+	return sysfs_create_group(ksm_kobj, &ksm_partitions_group);
 }
 
 static int ksm_partition_release(struct inode *inode, struct file *file)
@@ -440,7 +501,7 @@ static void ksm_partition_show_fdinfo(struct seq_file *m, struct file *file)
 {
 	struct ksm_partition *part = file->private_data;
 	struct ksm_partition_stats stats;
-	struct attribute **attr;
+	size_t i;
 
 	seq_printf(m, "ksm_id:\t%llu\n", part->id);
 	if (part->name)
@@ -452,14 +513,8 @@ static void ksm_partition_show_fdinfo(struct seq_file *m, struct file *file)
 	seq_printf(m, "ksm_flags:\t%#x\n", part->flags);
 
 	ksm_partition_get_stats(part, &stats);
-	for (attr = ksm_partition_stat_attrs; *attr; attr++) {
-		const char *name = (*attr)->name;
-
-		seq_printf(m, "%s%s:\t", str_has_prefix(name, "ksm_") ? "" : "ksm_",
-			   name);
-		seq_printf(m, ksm_stat_format(*attr),
-			   ksm_stat_value(*attr, &stats));
-	}
+	for (i = 0; i < ARRAY_SIZE(ksm_stat_fields); i++)
+		ksm_stat_print(m, &ksm_stat_fields[i], &stats);
 }
 
 /* KSM_IOC_GET_STATS of any size from the first version on */
@@ -602,6 +657,8 @@ SYSCALL_DEFINE3(ksm_open, const char __user *, uname, unsigned int, flags,
 			return PTR_ERR(name);
 		part = ksm_partition_open(name, flags, mode);
 	} else {
+		if (!READ_ONCE(ksm_partitions_enabled))
+			return -EPERM;
 		part = ksm_partition_alloc(NULL, flags, 0);
 	}
 	if (IS_ERR(part))
@@ -718,8 +775,8 @@ SYSCALL_DEFINE6(ksm_merge, int, fd, int, pidfd,
 	part = ksm_partition_of(f);
 	if (!part)
 		return -EBADF;
-	/* run=2 unmerges everything: nothing merges until it changes */
-	if (ksm_unmerging())
+	/* Disabled, or run=2 unmerging everything: nothing merges now */
+	if (!READ_ONCE(ksm_partitions_enabled) || ksm_unmerging())
 		return -EPERM;
 
 	/* import_iovec() takes an unsigned int: 2^32 + 1 must not read as 1 */

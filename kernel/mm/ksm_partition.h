@@ -8,12 +8,12 @@
 #ifndef _MM_KSM_PARTITION_H
 #define _MM_KSM_PARTITION_H
 
-#include <linux/kobject.h>
 #include <linux/list.h>
 #include <linux/mutex.h>
 #include <linux/rbtree.h>
 #include <linux/rcupdate.h>
 #include <linux/refcount.h>
+#include <linux/rhashtable-types.h>
 #include <linux/siphash.h>
 #include <linux/spinlock.h>
 #include <linux/types.h>
@@ -25,6 +25,7 @@
 
 struct ipc_namespace;
 struct mm_struct;
+struct seq_file;
 
 /**
  * struct ksm_partition_activity - cumulative counters of a partition's calls
@@ -53,7 +54,7 @@ struct ksm_partition_activity {
  * @gid: owner group, the creator's fsgid
  * @mode: permission bits (0666 at most), as given to ksm_open()
  * @flags: KSM_OPEN_* creation flags that stay with the partition
- * @name_node: link in the list of named partitions
+ * @name_node: link in the table of named partitions
  * @users: open files plus member mms; the name is findable while non-zero
  * @lock: the lock of @tree; also serialises @candidates and members' items
  * @tree: the stable tree, its counters (KSM pages of this partition only)
@@ -64,8 +65,7 @@ struct ksm_partition_activity {
  * @members_lock: protects @members and @nr_members
  * @members: struct ksm_member of every member mm
  * @nr_members: number of entries in @members
- * @all_node: link in the list of all partitions (hot-remove, run=2)
- * @kobj: /sys/kernel/mm/ksm/partitions/<id>; its release frees the partition
+ * @all_node: link in the list of all partitions
  * @stats_lock: protects @activity
  * @activity: what the system calls did to the partition so far
  */
@@ -77,10 +77,10 @@ struct ksm_partition {
 	kgid_t gid;
 	umode_t mode;
 	unsigned int flags;
-	struct list_head name_node;
+	struct rhash_head name_node;
 	refcount_t users;
 
-	struct mutex lock;
+	struct mutex lock;		/* @tree's */
 	struct ksm_tree tree;
 	struct rb_root stable_root;
 	siphash_key_t cand_key;
@@ -93,7 +93,6 @@ struct ksm_partition {
 
 	struct list_head all_node;
 
-	struct kobject kobj;
 	spinlock_t stats_lock;		/* @activity */
 	struct ksm_partition_activity activity;
 };
@@ -136,5 +135,10 @@ int ksm_partition_unmerge_range(struct ksm_partition *part,
 int ksm_partition_leave(struct ksm_partition *part, struct mm_struct *mm);
 void ksm_partition_get_stats(struct ksm_partition *part,
 			     struct ksm_partition_stats *stats);
+void ksm_partitions_total(struct ksm_partition_stats *total);
+void *ksm_partitions_seq_start(struct seq_file *m, loff_t *pos);
+void *ksm_partitions_seq_next(struct seq_file *m, void *v, loff_t *pos);
+void ksm_partitions_seq_stop(struct seq_file *m, void *v);
+struct ksm_partition *ksm_partitions_seq_entry(void *v);
 
 #endif /* _MM_KSM_PARTITION_H */

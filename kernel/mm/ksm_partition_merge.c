@@ -35,6 +35,7 @@
 #include <linux/pagewalk.h>
 #include <linux/rmap.h>
 #include <linux/sched/mm.h>
+#include <linux/seq_file.h>
 #include <linux/siphash.h>
 #include <linux/slab.h>
 #include <linux/swap.h>
@@ -153,10 +154,10 @@ void ksm_partition_cand_del(struct ksm_tree *tree,
  * candidate now; ERR_PTR(-EBUSY) if there is none but too many pages share
  * the checksum to keep one more.
  */
-struct ksm_rmap_item *ksm_partition_cand_search_insert(struct ksm_tree *tree,
-						struct ksm_rmap_item *rmap_item,
-						struct page *page,
-						struct page **tree_pagep)
+struct ksm_rmap_item *
+ksm_partition_cand_search_insert(struct ksm_tree *tree,
+				 struct ksm_rmap_item *rmap_item,
+				 struct page *page, struct page **tree_pagep)
 {
 	struct ksm_partition *part = tree_partition(tree);
 	u32 checksum = rmap_item->oldchecksum;
@@ -555,7 +556,7 @@ free:
 static int swap_pmd_entry(pmd_t *pmd, unsigned long addr, unsigned long end,
 			  struct mm_walk *walk)
 {
-	spinlock_t *ptl;
+	spinlock_t *ptl;	/* the page table's */
 	pte_t *pte;
 
 	pte = pte_offset_map_lock(walk->mm, pmd, addr, &ptl);
@@ -885,6 +886,7 @@ int ksm_partition_leave(struct ksm_partition *part, struct mm_struct *mm)
 
 	/* The mm reference keeps the member: it cannot exit meanwhile */
 	err = -EINTR;
+	done = 0;
 	if (!mmap_read_lock_killable(mm)) {
 		err = ksm_unmerge_range(mm, 0, mm->task_size, &done);
 		mmap_read_unlock(mm);
@@ -892,6 +894,12 @@ int ksm_partition_leave(struct ksm_partition *part, struct mm_struct *mm)
 
 	mutex_lock(&part->lock);
 	if (err) {
+		/* Still a member; the pages unmerged so far keep no item */
+		if (done) {
+			mmap_read_lock(mm);
+			member_drop_items(member, 0, done, true);
+			mmap_read_unlock(mm);
+		}
 		WRITE_ONCE(member->leaving, false);
 		mutex_unlock(&part->lock);
 		return err;
@@ -1130,6 +1138,7 @@ int ksm_partitions_unmerge_all(void)
 	return err;
 }
 
+#ifdef CONFIG_MEMORY_HOTREMOVE
 /**
  * ksm_partitions_check_stable_tree - memory went offline: prune the nodes
  * @start_pfn: first pfn of the range
@@ -1150,4 +1159,69 @@ void ksm_partitions_check_stable_tree(unsigned long start_pfn,
 		mutex_unlock(&part->lock);
 	}
 	mutex_unlock(&ksm_partitions_lock);
+}
+#endif /* CONFIG_MEMORY_HOTREMOVE */
+
+/* /proc/ksm_partitions: every partition, under ksm_partitions_lock */
+void *ksm_partitions_seq_start(struct seq_file *m, loff_t *pos)
+{
+	mutex_lock(&ksm_partitions_lock);
+	return seq_list_start_head(&ksm_partitions, *pos);
+}
+
+void *ksm_partitions_seq_next(struct seq_file *m, void *v, loff_t *pos)
+{
+	return seq_list_next(v, &ksm_partitions, pos);
+}
+
+void ksm_partitions_seq_stop(struct seq_file *m, void *v)
+{
+	mutex_unlock(&ksm_partitions_lock);
+}
+
+/* The partition of an iterator position, NULL for the header's */
+struct ksm_partition *ksm_partitions_seq_entry(void *v)
+{
+	if (v == &ksm_partitions)
+		return NULL;
+	return list_entry(v, struct ksm_partition, all_node);
+}
+
+/**
+ * ksm_partitions_total - the sums of every partition's counters
+ * @total: set to the sums of the gauges, and the number of partitions in
+ *	its @id field
+ */
+void ksm_partitions_total(struct ksm_partition_stats *total)
+{
+	struct ksm_partition_stats stats;
+	struct ksm_partition *part;
+
+	memset(total, 0, sizeof(*total));
+	mutex_lock(&ksm_partitions_lock);
+	list_for_each_entry(part, &ksm_partitions, all_node) {
+		ksm_partition_get_stats(part, &stats);
+		total->id++;
+		total->members += stats.members;
+		total->pages_shared += stats.pages_shared;
+		total->pages_sharing += stats.pages_sharing;
+		total->pages_unshared += stats.pages_unshared;
+		total->ksm_zero_pages += stats.ksm_zero_pages;
+		total->rmap_items += stats.rmap_items;
+		total->general_profit += stats.general_profit;
+	}
+	mutex_unlock(&ksm_partitions_lock);
+}
+
+/**
+ * ksm_partitions_zero_pages - KSM zero pages that partitions placed
+ *
+ * Return: their number, for global KSM's counter to leave them out.
+ */
+unsigned long ksm_partitions_zero_pages(void)
+{
+	struct ksm_partition_stats total;
+
+	ksm_partitions_total(&total);
+	return total.ksm_zero_pages;
 }

@@ -470,6 +470,8 @@ TEST(leave_other_process_by_pidfd)
 	}
 	chan_parent_side(&ch);
 	ASSERT_EQ('r', get_byte(ch.to_parent[0]));
+	/* The child is no member yet: pages it shares with us would not merge. */
+	unshare_pages(buf, 4);
 	pidfd = sys_pidfd_open(pid, 0);
 	ASSERT_LE(0, pidfd);
 	ASSERT_EQ((ssize_t)(4 * psize()), merge_range(fd, KSM_PIDFD_SELF, buf, 4 * psize(), NULL));

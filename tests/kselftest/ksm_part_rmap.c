@@ -350,9 +350,12 @@ TEST_F_TIMEOUT(long_run, memory_failure_reaches_forked_child, 120)
 		shm->addr = (uintptr_t)buf;
 		CHILD_CHECK(merge_range(fd, KSM_PIDFD_SELF, buf, ISO_LEN(NPG), &shm->res) >= 0);
 		shm->c_pid = fork_waiter();
-		shm->d_pid = fork();
-		CHILD_CHECK(shm->d_pid >= 0);
-		if (!shm->d_pid) {
+		/* Only the parent stores the pid: shm is shared with D */
+		p = fork();
+		CHILD_CHECK(p >= 0);
+		if (p)
+			shm->d_pid = p;
+		if (!p) {
 			/* D: own rmap item for the page, then the injection on command */
 			struct sigaction sa = { .sa_sigaction = d_sigbus, .sa_flags = SA_SIGINFO };
 

@@ -265,6 +265,19 @@ static inline void force_rewrite_byte(char *p)
 }
 
 /* n private anonymous pages, page i filled with seeds[i]. */
+/*
+ * Give this process its own copy of pages it shares copy-on-write with a
+ * child that will not join its partition: such pages never merge in place
+ * (the child would map a KSM page of the partition).
+ */
+static inline void unshare_pages(char *buf, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		force_rewrite_byte(buf + i * psize());
+}
+
 static inline char *map_seeded(size_t n, const uint64_t *seeds)
 {
 	char *p = map_anon(n);

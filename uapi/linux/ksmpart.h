@@ -22,14 +22,18 @@
 #include <linux/ioctl.h>
 
 /*
- * System call numbers: the next free ones after mseal (462) in both the x86_64
- * and the generic table. Provisional until upstream assigns numbers; this is
- * the only place they are written down.
+ * System call numbers, in both the x86_64 and the generic table: the first
+ * ones after all that mainline has taken (463-471 through 7.2), so that they
+ * mean nothing else on any kernel released so far. Provisional until
+ * upstream assigns numbers. A program must not issue them unless the kernel
+ * is known to be a ksmpart kernel (see ksm_partition(7): the directory
+ * /sys/kernel/mm/ksm/partitions, or a "ksm_partition" line in
+ * /proc/self/ksm_stat).
  */
-#define __NR_ksm_open		463
-#define __NR_ksm_merge		464
-#define __NR_ksm_unmerge	465
-#define __NR_ksm_leave		466
+#define __NR_ksm_open		472
+#define __NR_ksm_merge		473
+#define __NR_ksm_unmerge	474
+#define __NR_ksm_leave		475
 
 /*
  * Partition names: 1..KSM_NAME_MAX bytes from [A-Za-z0-9._:@-], not starting
