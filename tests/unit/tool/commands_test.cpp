@@ -193,6 +193,19 @@ TEST_F(Commands, IpcNamespaceErrors)
 	}
 }
 
+TEST_F(Commands, JsonModeErrorsAreJsonToo)
+{
+	k.open_errno = ENOENT;
+	auto r = run_cmd({"stats", "db", "--json"});
+	EXPECT_EQ(r.rc, 5);
+	auto j = json::parse(r.out, nullptr, false);
+	ASSERT_FALSE(j.is_discarded()) << r.out;
+	EXPECT_EQ(j["error"]["exit_code"], 5);
+	EXPECT_NE(j["error"]["message"].get<std::string>().find("does not exist"),
+	          std::string::npos);
+	EXPECT_NE(r.err.find("ksmpart-tool: "), std::string::npos); // and on stderr as before
+}
+
 TEST_F(Commands, ZeroPagesRejectedIsExit3)
 {
 	k.open_errno = EINVAL;

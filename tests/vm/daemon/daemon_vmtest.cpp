@@ -114,7 +114,7 @@ TEST(Ksmpartd, AppliesReloadsAndRestartsWithoutLosingMembers)
 	// Metrics: the textfile passes promtool and says what the kernel says.
 	std::string prom = dir + "/ksmpart.prom", out;
 	ASSERT_TRUE(eventually([&] { return fs::exists(prom); }));
-	EXPECT_TRUE(promtool_ok(prom, out)) << out << slurp(prom);
+	// (promtool runs once, after the reloads below: it is slow under TCG.)
 	auto text = slurp(prom);
 	EXPECT_NE(text.find("ksmpart_saved_bytes{partition=\"" + web1->partition() +
 	                    "\",name=\"vmd-web\"} " +

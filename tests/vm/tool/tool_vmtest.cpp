@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <csignal>
 #include <cstdint>
@@ -17,6 +18,8 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <sys/syscall.h>
+#include <thread>
 #include <vector>
 
 #include <fcntl.h>
@@ -1021,4 +1024,35 @@ TEST_F(Tool, WriteErrorIsAFailure)
 	waitpid(p, &status, 0);
 	EXPECT_TRUE(WIFEXITED(status));
 	EXPECT_EQ(WEXITSTATUS(status), 1);
+}
+
+TEST_F(Tool, HintsForCommonMistakes)
+{
+	Child a(region, npages, Fill::pattern);
+	// A thread id instead of the process id: the message names the process.
+	std::atomic<pid_t> tid{0};
+	std::atomic<bool> done{false};
+	std::thread t([&] {
+		tid = static_cast<pid_t>(syscall(SYS_gettid));
+		while (!done)
+			usleep(10000);
+	});
+	while (!tid)
+		usleep(1000);
+	auto th = tool({"merge", "--create", name, std::to_string(tid.load())});
+	done = true;
+	t.join();
+	EXPECT_EQ(th.rc, 2) << describe(th);
+	EXPECT_NE(th.err.find("is a thread of process " + std::to_string(getpid())),
+	          std::string::npos)
+	    << th.err;
+	// A region name without its brackets.
+	auto heap = tool({"merge", "--create", name, a.spid(), "--region", "heap"});
+	EXPECT_EQ(heap.rc, 5) << describe(heap);
+	EXPECT_NE(heap.err.find("did you mean '[heap]'?"), std::string::npos) << heap.err;
+	// A range that touches nothing mergeable is said to.
+	auto nothing = tool({"merge", "--create", name, a.spid(), "--range", "1000+4K"});
+	EXPECT_EQ(nothing.rc, 0) << describe(nothing);
+	EXPECT_NE(nothing.err.find("touch no mergeable memory"), std::string::npos) << nothing.err;
+	EXPECT_TRUE(a.finish());
 }
