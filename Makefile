@@ -3,7 +3,8 @@
 #   make check    build the debug kernel and run every test suite; ends with "N passed, N failed"
 # See README.md for the rest (make help).
 
-BUILD ?= $(CURDIR)/build
+# KSMPART_BUILD from the environment (what the scripts read) moves build/ too.
+BUILD ?= $(or $(KSMPART_BUILD),$(CURDIR)/build)
 export KSMPART_BUILD := $(BUILD)
 
 TREE := $(BUILD)/linux
@@ -22,7 +23,7 @@ VM_FLAVOUR ?= release
 
 MAKEFLAGS += --no-print-directory
 .NOTPARALLEL:
-.PHONY: all demo check deps kernel-tree export-patches kernel-release kernel-debug \
+.PHONY: all demo check deps kernel-tree export-patches kernel-release kernel-debug kernel-kcsan \
 	headers selftests kselftests user shell shell-debug clean help checkpatch install
 
 all: deps kernel-release user selftests kselftests demo
@@ -37,7 +38,8 @@ help:
 ## make kernel-tree     build/linux as git: pinned source + kernel/patches/ as commits
 ## make export-patches  write build/linux's commits back to kernel/patches/
 ## make checkpatch      checkpatch --strict on kernel/patches/ and our new kernel files
-## make kernel-release  build the release kernel (make kernel-debug: the debug one)
+## make kernel-release  build the release kernel (make kernel-debug: the debug one,
+##                      make kernel-kcsan: the data race detector one)
 ## make user            libksmpart, ksmpart-tool and their tests (CMake)
 ## make install         install the library, headers, pkg-config/CMake files, tool, daemon,
 ##                      OCI hook, systemd units and man pages (PREFIX=/usr/local, DESTDIR=)
@@ -45,6 +47,8 @@ help:
 ## make clean           remove build/ (the ccache in ~/.cache/ksmpart stays)
 ## make docs-check     docs build without warnings (reST, links, SVG, man pages)
 ## make stress         the stress test on the debug kernel (STRESS_SECONDS=600)
+## make stress-kcsan   the same on the KCSAN kernel, 2 vCPUs; data races collected in
+##                      build/stress-kcsan/kcsan-reports.txt (not failures)
 ## make fuzz            the system call fuzzer on the release kernel (FUZZ_CALLS=1050000)
 ## make patches        the upstream series in build/patches/ (cover letter included), each
 ##                      patch checked: checkpatch --strict, kernel-doc, docutils, build
@@ -60,7 +64,7 @@ kernel-tree:
 export-patches:
 	@kernel/scripts/export-patches.sh
 
-kernel-release kernel-debug: kernel-tree
+kernel-release kernel-debug kernel-kcsan: kernel-tree
 	@kernel/scripts/build.sh $(@:kernel-%=%)
 
 # User-space view of the patched kernel's UAPI, for the selftests.
@@ -162,9 +166,21 @@ docs-check:
 # debug kernel); a kernel splat fails them like any test (exit 125).
 STRESS_SECONDS ?= 600
 FUZZ_CALLS ?= 1050000
-.PHONY: stress fuzz
+.PHONY: stress stress-kcsan fuzz
 stress: deps kernel-debug kselftests
 	tests/vm/run --debug --timeout $$(($(STRESS_SECONDS) + 1200)) -- \
+		$(BUILD)/tests/stress/ksm_stress --duration $(STRESS_SECONDS)
+
+# The stress test on the KCSAN kernel (kernel/configs/kcsan.config) with two
+# vCPUs: data race reports do not fail the run, they are collected for triage
+# in build/stress-kcsan/kcsan-reports.txt (console log next to it); any other
+# splat fails it as usual.
+stress-kcsan: deps kernel-kcsan kselftests
+	@mkdir -p $(BUILD)/stress-kcsan
+	@rm -f $(BUILD)/stress-kcsan/kcsan-reports.txt
+	tests/vm/run --kcsan --smp 2 --timeout $$(($(STRESS_SECONDS) + 1200)) \
+		--log $(BUILD)/stress-kcsan/console.log \
+		--kcsan-reports $(BUILD)/stress-kcsan/kcsan-reports.txt -- \
 		$(BUILD)/tests/stress/ksm_stress --duration $(STRESS_SECONDS)
 
 # ~1M calls take 10-15 min on the release kernel and ~2 h on the debug one

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Configure and build one kernel flavour from build/linux into build/kernel-FLAVOUR.
-# Usage: build.sh release|debug
+# Usage: build.sh release|debug|kcsan
 #   release: tinyconfig + kernel/configs/release.config
 #   debug:   the same + kernel/configs/debug.config (KASAN, lockdep, DEBUG_VM, ...)
+#   kcsan:   the same + kernel/configs/kcsan.config (KCSAN, lockdep, DEBUG_VM, ...)
 # Compiles through ccache; the cache lives outside the build tree
 # (KSMPART_CCACHE_DIR, default ~/.cache/ksmpart/ccache) so it survives clean clones.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 build=${KSMPART_BUILD:-$top/build}
-flavour=${1:?usage: build.sh release|debug}
+flavour=${1:?usage: build.sh release|debug|kcsan}
 tree=$build/linux
 out=$build/kernel-$flavour
 
@@ -16,6 +17,7 @@ fragments=("$top/kernel/configs/release.config")
 case $flavour in
 release) ;;
 debug) fragments+=("$top/kernel/configs/debug.config") ;;
+kcsan) fragments+=("$top/kernel/configs/kcsan.config") ;;
 *) echo "build.sh: unknown flavour '$flavour'" >&2; exit 2 ;;
 esac
 

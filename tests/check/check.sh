@@ -24,10 +24,14 @@ tap_suite tool-completion "$top/tests/unit/tool/completion-check.sh" "$build/use
 # find_package); the VM runs them (tests/install/run-examples.sh).
 tap_suite install-check "$top/tests/install/check-install.sh" "$build/user"
 
-echo "# ===== VM suites (debug kernel)"
+echo "# ===== VM suites (debug kernel, 2 vCPUs)"
 fails=()
-"$top/tests/vm/run" --debug --timeout "${KSMPART_CHECK_TIMEOUT:-3000}" \
-	--log "$build/check/console.log" -- "$top/tests/check/guest-suites.sh" "$build" "$results"
+# Two vCPUs, each its own host thread: the kernel's locking and the merge
+# engine race for real. The vm-smp suite fails the run if the guest has fewer.
+smp=2
+"$top/tests/vm/run" --debug --smp "$smp" --timeout "${KSMPART_CHECK_TIMEOUT:-3000}" \
+	--log "$build/check/console.log" --env KSMPART_CHECK_SMP="$smp" \
+	-- "$top/tests/check/guest-suites.sh" "$build" "$results"
 case $? in
 0) ;;
 123) fails+=("VM: the guest stopped without reporting (panic?), see build/check/console.log") ;;
@@ -37,6 +41,7 @@ case $? in
 esac
 
 # A suite that should have run but left no status is a failure, not a pass.
+[[ -f $results/vm-smp.status ]] || fails+=("VM: suite vm-smp did not run")
 for t in $(find "$build/user/tests/vm" -name '*_vmtest' -type f -perm -u+x | sort) \
 	"$build"/tests/kselftest/* "$build"/tests/stress/ksm_stress "$build"/tests/fuzz/ksm_fuzz; do
 	[[ -x $t ]] || continue

@@ -15,6 +15,9 @@ echo "# kernel $(uname -r), $(nproc) vCPU, $(awk '/MemTotal/ {print $2 " kB"}' /
 # shellcheck source=tests/check/suites.sh
 source "$top/tests/check/suites.sh"
 
+# First: the guest has the vCPUs check.sh asked for (tests/vm/run --smp 2),
+# so that every suite below really runs on two CPUs.
+tap_suite vm-smp "$top/tests/check/vm-smp.sh" "${KSMPART_CHECK_SMP:-2}"
 for t in "$build"/tests/kselftest/*; do
 	[[ -x $t ]] && tap_suite "kselftest-$(basename "$t")" "$t"
 done

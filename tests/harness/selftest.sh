@@ -27,7 +27,7 @@ summary_of() { # the closing line report.py prints for these fixture files
 }
 
 echo "TAP version 13"
-echo "1..11"
+echo "1..15"
 
 # A real console log of the debug kernel booting and running a command, kept
 # from a clean run, must not be flagged; each kind of splat must be.
@@ -37,6 +37,16 @@ for kind in warn kasan lockdep hung panic; do
 	"$top/tests/vm/splat-scan" "$fx/$kind.log" 2>/dev/null
 	check "splat-scan: $kind splat is caught" 1 $?
 done
+# KCSAN data races: a splat like any other normally; with --kcsan FILE
+# (make stress-kcsan) collected in FILE instead, while any other splat in the
+# same log still fails.
+"$top/tests/vm/splat-scan" "$fx/kcsan.log" 2>/dev/null
+check "splat-scan: KCSAN report is a splat without --kcsan" 1 $?
+"$top/tests/vm/splat-scan" --kcsan "$tmp/kcsan.txt" "$fx/kcsan.log" 2>/dev/null
+check "splat-scan --kcsan: KCSAN report collected, not a failure" "0 1" \
+	"$? $(grep -c '^\[ *[0-9.]*\] BUG: KCSAN: data-race' "$tmp/kcsan.txt")"
+"$top/tests/vm/splat-scan" --kcsan "$tmp/kcsan2.txt" "$fx/kcsan-warn.log" 2>/dev/null
+check "splat-scan --kcsan: a WARNING next to a KCSAN report still fails" 1 $?
 
 check "report: TAP subtests, skips and a failed parent" \
 	"2 passed, 2 failed, 2 skipped" "$(summary_of "$fx/report-mixed.tap")"
@@ -51,5 +61,9 @@ check "report: GoogleTest XML" \
 check "vm/run: guest 'exit 3' exits 3" 3 $?
 "$top/tests/vm/run" --debug --timeout 300 -- /bin/sh -c '[ "$1" = "a b" ] && [ "$2" = "\$x" ]' sh 'a b' '$x' >/dev/null
 check "vm/run: arguments arrive intact" 0 $?
+# The debug kernel boots with two vCPUs by default (make check's VM suites
+# rely on it; tests/check/vm-smp.sh checks the same inside that run).
+check "vm/run: the debug guest has 2 CPUs" 2 \
+	"$("$top/tests/vm/run" --debug --timeout 300 -- nproc 2>/dev/null | tr -d '\r')"
 
 exit $failed
