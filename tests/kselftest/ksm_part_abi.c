@@ -618,7 +618,8 @@ TEST(open_permission_classes)
 		{ n622, 0, 0, EACCES },		/* w without r neither */
 		{ n060, 0, 0, EACCES },		/* group bits do not apply to "other" */
 		{ n606, 0, 0, 0 },
-		{ n666, KSM_OPEN_CREATE, 0600, 0 },	/* existing: mode ignored */
+		/* F8: CREATE never hands out another user's partition */
+		{ n666, KSM_OPEN_CREATE, 0600, EEXIST },
 	} };
 	/* Owner gid (root's fsgid 0) matches: the group class, and only it, applies. */
 	struct open_cases group = { 4, {
@@ -656,7 +657,8 @@ TEST(open_eexist_takes_precedence_over_eacces)
 	char name[64];
 	struct open_cases oc = { 2, {
 		{ name, KSM_OPEN_CREATE | KSM_OPEN_EXCL, 0600, EEXIST },
-		{ name, KSM_OPEN_CREATE, 0600, EACCES },
+		/* Not the owner: EEXIST, not EACCES (review F8) */
+		{ name, KSM_OPEN_CREATE, 0600, EEXIST },
 	} };
 	int fd;
 

@@ -1448,7 +1448,7 @@ TEST(merge_other_users_process)
 
 /*
  * uid 65533 owns a 0600 named partition it is a member of. uid 65534 holding
- * the same content cannot open it (EACCES; EEXIST with CREATE|EXCL), so its
+ * the same content cannot open it (EACCES; EEXIST with CREATE, review F8), so its
  * pages end up elsewhere and share nothing with the owner's. Another
  * process of uid 65533 opens it and shares: the positive control.
  */
@@ -1470,7 +1470,7 @@ TEST(open_other_users_partition)
 	BEHAVES("uid 65534 opens uid 65533's 0600 partition", peer_open(&x, name, 0, 0),
 		-1, EACCES);
 	BEHAVES("uid 65534 CREATE on uid 65533's partition",
-		peer_open(&x, name, KSM_OPEN_CREATE, 0600), -1, EACCES);
+		peer_open(&x, name, KSM_OPEN_CREATE, 0600), -1, EEXIST);
 	BEHAVES("uid 65534 CREATE|EXCL on uid 65533's partition",
 		peer_open(&x, name, KSM_OPEN_CREATE | KSM_OPEN_EXCL, 0600), -1, EEXIST);
 	fx = peer_open(&x, NULL, 0, 0);
@@ -1491,18 +1491,19 @@ TEST(open_other_users_partition)
 	EXPECT_EQ(0, peer_end(&owner));
 }
 
-static long fdinfo_id(pid_t pid, int fd)
+/* The partition id in fdinfo (random 64-bit, never 0); 0 if not found. */
+static unsigned long long fdinfo_id(pid_t pid, int fd)
 {
 	char path[64], line[128];
-	long id = -1;
+	unsigned long long id = 0;
 	FILE *f;
 
 	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", pid, fd);
 	f = fopen(path, "re");
 	if (!f)
-		return -1;
+		return 0;
 	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "ksm_id: %ld", &id) == 1)
+		if (sscanf(line, "ksm_id: %llu", &id) == 1)
 			break;
 	fclose(f);
 	return id;
@@ -1556,7 +1557,7 @@ TEST(user_namespace)
 	BEHAVES("userns root opens init-ns root's 0600 name", peer_open(&u, rname, 0, 0),
 		-1, EACCES);
 	BEHAVES("userns root CREATE on root's name", peer_open(&u, rname, KSM_OPEN_CREATE, 0600),
-		-1, EACCES);
+		-1, EEXIST);
 	q = peer_open(&u, NULL, 0, 0);
 	BEHAVES("userns root creates an anonymous partition", q >= 0 ? 0 : q, 0, 0);
 	ASSERT_LE(0, q);
@@ -1579,7 +1580,8 @@ TEST(user_namespace)
 
 		/* Created in the initial IPC namespace, owned by kuid 65534: root may open it. */
 		EXPECT_LE(0, fd);
-		EXPECT_EQ(fdinfo_id(u.pid, fu), fd >= 0 ? fdinfo_id(getpid(), fd) : -2);
+		EXPECT_NE(0, fdinfo_id(u.pid, fu));
+		EXPECT_EQ(fdinfo_id(u.pid, fu), fd >= 0 ? fdinfo_id(getpid(), fd) : 0);
 		if (fd >= 0)
 			close(fd);
 	}
@@ -1596,9 +1598,11 @@ TEST(user_namespace)
 	BEHAVES("new IPC ns: root's name", peer_open(&u, rname, 0, 0), -1, ENOENT);
 	fn = peer_open(&u, rname, KSM_OPEN_CREATE | KSM_OPEN_EXCL, 0600);
 	BEHAVES("new IPC ns: create root's name anew", fn >= 0 ? 0 : fn, 0, 0);
-	if (fn >= 0)
+	if (fn >= 0) {
+		EXPECT_NE(0, fdinfo_id(u.pid, fn));
 		EXPECT_NE(fdinfo_id(getpid(), fdr), fdinfo_id(u.pid, fn))
 			TH_LOG("the new IPC namespace's partition is root's");
+	}
 	check_cell(_metadata, "userns+ipcns via inherited fd~root named", &u, &v, false);
 
 	EXPECT_EQ(0, peer_end(&u));

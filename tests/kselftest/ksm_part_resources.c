@@ -18,7 +18,8 @@
  *
  * F9 (crafted_checksum_collisions): 20000 different pages with one xxh64
  * checksum (per-lane round of xxh64 inverted: word 0 changed, word 4 of
- * the same lane compensates), merged one per call as candidates: the mean
+ * the same lane compensates), merged one per call: each becomes a candidate
+ * or fails (the kernel may bound the pages it keeps per checksum); the mean
  * time of the last 2000 calls must stay within 3x that of the first 2000,
  * and another member's merge of an unrelated page within 1 s.
  *
@@ -84,6 +85,11 @@ TEST_F_TIMEOUT(long_run, memcg_charges_rmap_items, 900)
 	write_string_path(file, "0");
 	fd = sys_ksm_open(NULL, 0, 0);
 	ASSERT_LE(0, fd);
+	/*
+	 * The limit may end this with a memcg OOM kill, whose report (with a
+	 * stack) is not a kernel bug: tell tests/vm/splat-scan to expect it.
+	 */
+	kmsg_note("ksmpart-test: expect memcg oom");
 	shm->go = F5_CHECK_AT;
 	pid = fork();
 	ASSERT_LE(0, pid);
@@ -326,7 +332,7 @@ TEST_F_TIMEOUT(long_run, crafted_checksum_collisions, 900)
 	struct f9_shm *shm = map_shared(sizeof(*shm));
 	double first = 0, last = 0, *lat, t0 = now_sec();
 	uint64_t *base, h0;
-	long i, done = 0, win;
+	long i, done = 0, win, candidates = 0;
 	int fd, bad = 0;
 	bool early = false;
 	char *buf;
@@ -382,8 +388,14 @@ TEST_F_TIMEOUT(long_run, crafted_checksum_collisions, 900)
 			break;
 		}
 		lat[i] = now_sec() - t;
-		if (res.pages_unshared != 1 && bad++ < 3)
-			res_print("not a candidate", &res);
+		/*
+		 * Each page is looked at once: it becomes a candidate, or fails
+		 * when the kernel bounds the pages it keeps per checksum.
+		 */
+		if (res.pages_unshared == 1)
+			candidates++;
+		else if (res.pages_failed != 1 && bad++ < 3)
+			res_print("neither a candidate nor failed", &res);
 		done = i + 1;
 		/* Bounded: the quadratic case would take hours at 20000 */
 		if (now_sec() - t0 > 300) {
@@ -418,10 +430,10 @@ TEST_F_TIMEOUT(long_run, crafted_checksum_collisions, 900)
 	}
 	first /= win;
 	last /= win;
-	TH_LOG("%ld calls%s in %.1f s: mean %.1f us for the first %ld, %.1f us for the last %ld (x%.1f); partition candidates %lld; other member: %ld merges, slowest %.3f s",
+	TH_LOG("%ld calls%s in %.1f s: mean %.1f us for the first %ld, %.1f us for the last %ld (x%.1f); %ld became candidates (partition candidates %lld), the rest failed; other member: %ld merges, slowest %.3f s",
 	       done, early ? " (stopped early)" : "", now_sec() - t0, first * 1e6, win,
-	       last * 1e6, win, last / first, part_fdinfo(0, fd, "ksm_pages_unshared"),
-	       shm->calls, shm->max_lat);
+	       last * 1e6, win, last / first, candidates,
+	       part_fdinfo(0, fd, "ksm_pages_unshared"), shm->calls, shm->max_lat);
 	EXPECT_EQ(0, bad);
 	EXPECT_LE(last, 3 * first) TH_LOG("F9: merge time grows with crafted collisions");
 	EXPECT_LE(shm->max_lat, 1.0) TH_LOG("F9: another member's merge stalled");

@@ -497,7 +497,24 @@ static inline long ksm_merging_pages(pid_t pid)
 	return read_long_path(path);
 }
 
-/* A "key value" line of /proc/PID/ksm_stat (pid 0: self), -1 if absent. */
+/* A line in the kernel log (best effort: /dev/kmsg may be absent). */
+static inline void kmsg_note(const char *msg)
+{
+	int fd = open("/dev/kmsg", O_WRONLY | O_CLOEXEC);
+	ssize_t written;
+
+	if (fd < 0)
+		return;
+	written = write(fd, msg, strlen(msg));
+	(void)written;	/* a note only */
+	close(fd);
+}
+
+/*
+ * A "key value" line of /proc/PID/ksm_stat (pid 0: self), -1 if absent.
+ * Parsed as unsigned and cast: partition ids use all 64 bits (compare them
+ * as (long)id), and strtoull still gives negative profits back exactly.
+ */
 static inline long ksm_stat(pid_t pid, const char *key)
 {
 	char path[64], line[256];
@@ -514,7 +531,7 @@ static inline long ksm_stat(pid_t pid, const char *key)
 		return -1;
 	while (fgets(line, sizeof(line), f))
 		if (!strncmp(line, key, klen) && line[klen] == ' ') {
-			v = strtol(line + klen + 1, NULL, 10);
+			v = (long)strtoull(line + klen + 1, NULL, 10);
 			break;
 		}
 	fclose(f);
