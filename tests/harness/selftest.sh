@@ -27,7 +27,7 @@ summary_of() { # the closing line report.py prints for these fixture files
 }
 
 echo "TAP version 13"
-echo "1..15"
+echo "1..18"
 
 # A real console log of the debug kernel booting and running a command, kept
 # from a clean run, must not be flagged; each kind of splat must be.
@@ -47,6 +47,14 @@ check "splat-scan --kcsan: KCSAN report collected, not a failure" "0 1" \
 	"$? $(grep -c '^\[ *[0-9.]*\] BUG: KCSAN: data-race' "$tmp/kcsan.txt")"
 "$top/tests/vm/splat-scan" --kcsan "$tmp/kcsan2.txt" "$fx/kcsan-warn.log" 2>/dev/null
 check "splat-scan --kcsan: a WARNING next to a KCSAN report still fails" 1 $?
+# A memcg OOM kill a test announced ("ksmpart-test: expect memcg oom" in
+# /dev/kmsg) is not a splat; unannounced, or with a WARNING inside, it is.
+"$top/tests/vm/splat-scan" "$fx/memcg-oom-expected.log" 2>/dev/null
+check "splat-scan: an announced memcg OOM report is not a splat" 0 $?
+"$top/tests/vm/splat-scan" "$fx/memcg-oom-unannounced.log" 2>/dev/null
+check "splat-scan: an unannounced OOM report is a splat" 1 $?
+"$top/tests/vm/splat-scan" "$fx/memcg-oom-warn.log" 2>/dev/null
+check "splat-scan: a WARNING inside an announced OOM report still fails" 1 $?
 
 check "report: TAP subtests, skips and a failed parent" \
 	"2 passed, 2 failed, 2 skipped" "$(summary_of "$fx/report-mixed.tap")"
