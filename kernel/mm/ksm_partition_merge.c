@@ -667,8 +667,8 @@ static struct ksm_member *lock_member(struct ksm_partition *part,
 
 /*
  * A page that failed may hold a reference from another CPU's LRU batch:
- * drain them all, but not more than ten times a second system-wide, as any
- * caller can ask for this.
+ * drain them all, but not more than once a second system-wide, as any
+ * caller can ask for this (each drain queues work on every CPU).
  */
 static bool drain_lru_batches(void)
 {
@@ -676,7 +676,7 @@ static bool drain_lru_batches(void)
 	unsigned long next = READ_ONCE(next_drain);
 
 	if (time_before(jiffies, next) ||
-	    cmpxchg(&next_drain, next, jiffies + HZ / 10) != next)
+	    cmpxchg(&next_drain, next, jiffies + HZ) != next)
 		return false;
 	lru_add_drain_all();
 	return true;
@@ -847,7 +847,8 @@ int ksm_partition_unmerge_range(struct ksm_partition *part,
 		mmap_read_unlock(mm);
 		mutex_unlock(&part->lock);
 	}
-	*done = min_t(size_t, len, stop - start);
+	/* Stopped in the page of an unaligned start: nothing of it was done */
+	*done = stop > start ? min_t(size_t, len, stop - start) : 0;
 	return err;
 }
 
