@@ -101,9 +101,9 @@ struct ksm_merge_result {
  * stores that value in @size. Fields are only ever appended.
  *
  * Gauges (now) first, then cumulative counters since creation. Page counts
- * are base pages. The same names are the partition's files in
- * /sys/kernel/mm/ksm/partitions/<id>/ and, prefixed with "ksm_" where they
- * lack it, the lines of the fd's /proc/<pid>/fdinfo entry.
+ * are base pages. The same names, prefixed with "ksm_" where they lack it,
+ * are the lines of the fd's /proc/<pid>/fdinfo entry; /proc/ksm_partitions
+ * shows the gauges of every partition to root.
  */
 struct ksm_partition_stats {
 	__u32 size;			/* out: bytes written */
