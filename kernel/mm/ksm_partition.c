@@ -108,6 +108,20 @@ static DEFINE_MUTEX(ksm_names_lock);
  */
 static bool ksm_partitions_enabled __read_mostly = true;
 
+/**
+ * ksm_partitions_may_merge - whether ksm_merge() may merge now
+ *
+ * Not when disabled, nor while run is 2. ksm_partition_merge_range() asks
+ * again under part->lock for every page: run=2 sets run before it unmerges
+ * each partition under that lock, so no merge in flight redoes its work.
+ *
+ * Return: true if merging is allowed.
+ */
+bool ksm_partitions_may_merge(void)
+{
+	return READ_ONCE(ksm_partitions_enabled) && !ksm_unmerging();
+}
+
 /*
  * Ids are unique for the boot without telling how many partitions others
  * created: a counter through a keyed 64-bit permutation (a Feistel network
@@ -776,7 +790,7 @@ SYSCALL_DEFINE6(ksm_merge, int, fd, int, pidfd,
 	if (!part)
 		return -EBADF;
 	/* Disabled, or run=2 unmerging everything: nothing merges now */
-	if (!READ_ONCE(ksm_partitions_enabled) || ksm_unmerging())
+	if (!ksm_partitions_may_merge())
 		return -EPERM;
 
 	/* import_iovec() takes an unsigned int: 2^32 + 1 must not read as 1 */

@@ -125,6 +125,7 @@ int ksm_partition_init_tree(struct ksm_partition *part);
 void ksm_partition_release_tree(struct ksm_partition *part);
 int ksm_partition_join(struct ksm_partition *part, struct mm_struct *mm,
 		       bool *joined);
+bool ksm_partitions_may_merge(void);
 int ksm_partition_merge_range(struct ksm_partition *part,
 			      struct mm_struct *mm, unsigned long start,
 			      size_t len, struct ksm_merge_result *res,

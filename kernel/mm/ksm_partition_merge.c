@@ -693,7 +693,8 @@ static bool drain_lru_batches(void)
  *
  * Return: 0 when the whole range is processed, else why it stopped early:
  * -ERESTARTSYS or -EINTR on a signal, -ENOMEM, -EBUSY if the target joined
- * another partition meanwhile.
+ * another partition meanwhile, -EPERM if merging was disabled or run set
+ * to 2 meanwhile.
  */
 int ksm_partition_merge_range(struct ksm_partition *part,
 			      struct mm_struct *mm, unsigned long start,
@@ -747,6 +748,13 @@ int ksm_partition_merge_range(struct ksm_partition *part,
 			if (page)
 				put_page(page);
 			err = PTR_ERR(member);
+			break;
+		}
+		if (!ksm_partitions_may_merge()) {
+			mutex_unlock(&part->lock);
+			if (page)
+				put_page(page);
+			err = -EPERM;
 			break;
 		}
 		/* Counted only now: a failed lock_member() does not advance */
