@@ -25,6 +25,7 @@
 #define _GNU_SOURCE
 #include "ksmpart.h"
 
+#include <pthread.h>
 #include <sys/ioctl.h>
 
 #include "kselftest_harness.h"
@@ -221,6 +222,71 @@ TEST(run_2_refuses_merges)
 	EXPECT_EQ(EPERM, e);
 	EXPECT_LE(0, merge_range(fd, KSM_PIDFD_SELF, buf, 2 * psize(), NULL));
 	close(fd);
+	ksm_knobs_restore(&knobs);
+}
+
+/*
+ * run=2 written while a ksm_merge() runs: the call stops at its next page,
+ * so that nothing it merges outlives the unmerge (the check was once made
+ * only when the call started; the rest of the range was merged again).
+ */
+#define INFLIGHT_PAGES 65536
+
+struct inflight {
+	int fd;
+	char *buf;
+	ssize_t ret;
+	int err;
+	volatile int done;
+};
+
+static void *inflight_merge(void *arg)
+{
+	struct inflight *m = arg;
+
+	m->ret = merge_range(m->fd, KSM_PIDFD_SELF, m->buf, INFLIGHT_PAGES * psize(), NULL);
+	m->err = errno;
+	m->done = 1;
+	return NULL;
+}
+
+TEST(run_2_stops_merge_in_flight)
+{
+	struct ksm_partition_stats st = { .size = sizeof(st) };
+	struct inflight m = { 0 };
+	struct ksm_knobs knobs;
+	pthread_t t;
+	long i;
+
+	ksm_knobs_save(&knobs);
+	m.buf = map_anon(INFLIGHT_PAGES);
+	ASSERT_NE(NULL, m.buf);
+	/* Pairs of equal pages: every second page merges */
+	for (i = 0; i < INFLIGHT_PAGES; i++)
+		fill_page(m.buf + i * psize(), i / 2);
+	m.fd = sys_ksm_open(NULL, 0, 0);
+	ASSERT_LE(0, m.fd);
+	ASSERT_EQ(0, pthread_create(&t, NULL, inflight_merge, &m));
+	while (!m.done && part_fdinfo(0, m.fd, "ksm_pages_sharing") < 64)
+		usleep(10000);
+	ASSERT_FALSE(m.done) TH_LOG("the merge ended before run=2 could be written");
+	fprintf(stderr, "# %lld pages sharing: writing run=2\n",
+		part_fdinfo(0, m.fd, "ksm_pages_sharing"));
+	ASSERT_EQ(0, ksm_sysfs_write("run", 2));
+	fprintf(stderr, "# run=2 written, %lld pages sharing\n",
+		part_fdinfo(0, m.fd, "ksm_pages_sharing"));
+	pthread_join(t, NULL);
+	ksm_sysfs_write("run", 0);
+	ASSERT_EQ(0, ioctl(m.fd, KSM_IOC_GET_STATS, &st));
+	TH_LOG("ksm_merge of %d pages, run=2 written meanwhile: %zd bytes (%s); after: pages_shared %llu pages_sharing %llu",
+	       INFLIGHT_PAGES, m.ret, m.ret < 0 ? strerror(m.err) : "partial",
+	       (unsigned long long)st.pages_shared, (unsigned long long)st.pages_sharing);
+	EXPECT_GT((ssize_t)(INFLIGHT_PAGES * psize()), m.ret)
+		TH_LOG("the call merged its whole range although run=2 was written");
+	EXPECT_EQ(0, st.pages_shared);
+	EXPECT_EQ(0, st.pages_sharing);
+	close(m.fd);
+	munmap(m.buf, INFLIGHT_PAGES * psize());
 	ksm_knobs_restore(&knobs);
 }
 
