@@ -666,18 +666,30 @@ static struct ksm_member *lock_member(struct ksm_partition *part,
 }
 
 /*
- * A page that failed may hold a reference from another CPU's LRU batch:
- * drain them all, but not more than once a second system-wide, as any
- * caller can ask for this (each drain queues work on every CPU).
+ * A page that failed and is not on the LRU yet may sit in another CPU's LRU
+ * batch, whose reference made it fail: drain all CPUs' batches. Any caller
+ * can ask for this, and each drain queues work on every CPU with a batch:
+ * at most ten a second system-wide; a caller over that waits its turn
+ * rather than fail a merge it could have made.
+ *
+ * Return: true if drained, false on a fatal signal.
  */
 static bool drain_lru_batches(void)
 {
 	static unsigned long next_drain;
-	unsigned long next = READ_ONCE(next_drain);
+	unsigned long next;
 
-	if (time_before(jiffies, next) ||
-	    cmpxchg(&next_drain, next, jiffies + HZ) != next)
-		return false;
+	for (;;) {
+		next = READ_ONCE(next_drain);
+		if (time_before(jiffies, next)) {
+			schedule_timeout_killable(next - jiffies);
+			if (fatal_signal_pending(current))
+				return false;
+			continue;
+		}
+		if (cmpxchg(&next_drain, next, jiffies + HZ / 10) == next)
+			break;
+	}
 	lru_add_drain_all();
 	return true;
 }
@@ -718,6 +730,7 @@ int ksm_partition_merge_range(struct ksm_partition *part,
 		struct page *page = NULL;
 		unsigned long next, skipped = 0;
 		bool ksm_zero = false, swapped = false, hole = false;
+		bool in_lru_batch;
 
 		if (signal_pending(current)) {
 			err = -ERESTARTSYS;
@@ -786,13 +799,14 @@ int ksm_partition_merge_range(struct ksm_partition *part,
 		if (outcome == KSM_MERGE_ZERO)
 			member_drop_item(member, rmap_item);
 		mutex_unlock(&part->lock);
+		in_lru_batch = !folio_test_lru(page_folio(page));
 		put_page(page);
 		if (outcome == KSM_MERGE_NOMEM) {
 			err = -ENOMEM;
 			break;
 		}
 		/* A reference in another CPU's LRU batch makes a merge fail */
-		if (outcome == KSM_MERGE_FAILED && !retried &&
+		if (outcome == KSM_MERGE_FAILED && in_lru_batch && !retried &&
 		    drain_lru_batches()) {
 			retried = true;
 			continue;

@@ -472,7 +472,7 @@ static int proc_partition_line(long long id, char f[13][300], int *nf)
 		for (tok = strtok_r(line, " \t\n", &save); tok && n < 13;
 		     tok = strtok_r(NULL, " \t\n", &save))
 			snprintf(f[n++], 300, "%s", tok);
-		if (n >= 12 && strtoll(f[0], NULL, 10) == id) {
+		if (n >= 12 && (long long)strtoull(f[0], NULL, 10) == id) {
 			*nf = n;
 			fclose(p);
 			return 0;

@@ -819,7 +819,8 @@ static inline void sleep_ms(long ms)
 
 /*
  * The value of "key:\t<number>" in /proc/PID/fdinfo/FD (pid 0: self), e.g.
- * key "ksm_rmap_items"; -1 if unreadable or absent.
+ * key "ksm_rmap_items"; -1 if unreadable or absent. Parsed as unsigned and
+ * cast, as ksm_stat(): ksm_id uses all 64 bits (compare as (long long)id).
  */
 static inline long long part_fdinfo(pid_t pid, int fd, const char *key)
 {
@@ -837,7 +838,7 @@ static inline long long part_fdinfo(pid_t pid, int fd, const char *key)
 		return -1;
 	while (fgets(line, sizeof(line), f))
 		if (!strncmp(line, key, klen) && line[klen] == ':') {
-			v = strtoll(line + klen + 1, NULL, 0);
+			v = (long long)strtoull(line + klen + 1, NULL, 0);
 			break;
 		}
 	fclose(f);
