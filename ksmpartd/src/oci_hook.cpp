@@ -83,7 +83,17 @@ int main(int argc, char **argv)
 	app.add_option("--annotation", key, "the annotation to read")->type_name("KEY");
 	app.add_flag("--create", create,
 	             "without ksmpartd: create the partition if no partition of that name exists");
-	app.add_option("--mode", mode_arg, "mode of a partition it creates (default 0600)");
+	app.add_option("--mode", mode_arg, "mode of a partition it creates (default 0600)")
+	    ->check(
+	        [](const std::string &s) -> std::string {
+		        if (s.empty() || s.size() > 4 ||
+		            s.find_first_not_of("01234567") != std::string::npos)
+			        return "octal permission bits expected, e.g. 0600";
+		        if (std::stoul(s, nullptr, 8) & ~0666UL)
+			        return "only read and write bits (within 0666)";
+		        return {};
+	        },
+	        "MODE");
 	app.add_flag("--standalone", standalone, "do not ask ksmpartd even if it runs");
 	app.footer("The container state (OCI runtime spec) is read from standard input.\n"
 	           "Exit status 0 also when the annotation is absent (nothing to do).");

@@ -53,6 +53,13 @@ TEST(OciHook, BadInputIsAnErrorThatSaysWhat)
 	EXPECT_EQ(nopid.rc, 1);
 	EXPECT_NE(nopid.text.find("the state has no pid"), std::string::npos) << nopid.text;
 	EXPECT_EQ(hook("{}", "--stage later").rc, 2);
+	// A mode that is not octal read/write bits is a usage error, not a garbage mode
+	for (const char *bad : {"09x", "0777", "", "12345"}) {
+		auto m = hook("{}", std::string("--mode '") + bad + "'");
+		EXPECT_EQ(m.rc, 2) << bad << ": " << m.text;
+		EXPECT_NE(m.text.find("--mode"), std::string::npos) << m.text;
+	}
+	EXPECT_EQ(hook("{}", "--mode 0640").rc, 0); // valid; no annotation: nothing to do
 }
 
 TEST(OciHook, WithoutTheDaemonCreateRuntimeWaitsForPoststart)
