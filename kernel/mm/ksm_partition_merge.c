@@ -666,11 +666,10 @@ static struct ksm_member *lock_member(struct ksm_partition *part,
 }
 
 /*
- * A page that failed and is not on the LRU yet may sit in another CPU's LRU
- * batch, whose reference made it fail: drain all CPUs' batches. Any caller
- * can ask for this, and each drain queues work on every CPU with a batch:
- * at most ten a second system-wide; a caller over that waits its turn
- * rather than fail a merge it could have made.
+ * Drain all CPUs' LRU batches. Any caller can ask for this, and each drain
+ * queues work on every CPU with a batch: at most ten a second system-wide;
+ * a caller over that waits its turn rather than fail a merge it could have
+ * made.
  *
  * Return: true if drained, false on a fatal signal.
  */
@@ -715,7 +714,7 @@ int ksm_partition_merge_range(struct ksm_partition *part,
 {
 	unsigned long addr = start & PAGE_MASK;
 	unsigned long end = PAGE_ALIGN(start + len);
-	bool retried = false;
+	bool drained = false;
 	int err = 0;
 
 	*done = 0;
@@ -730,7 +729,6 @@ int ksm_partition_merge_range(struct ksm_partition *part,
 		struct page *page = NULL;
 		unsigned long next, skipped = 0;
 		bool ksm_zero = false, swapped = false, hole = false;
-		bool in_lru_batch;
 
 		if (signal_pending(current)) {
 			err = -ERESTARTSYS;
@@ -755,6 +753,20 @@ int ksm_partition_merge_range(struct ksm_partition *part,
 			page = member_page(vma, addr, &ksm_zero, &swapped);
 		}
 		mmap_read_unlock(mm);
+
+		/*
+		 * A page not on the LRU yet may sit in another CPU's LRU
+		 * batch, whose reference would make it fail to merge (or to
+		 * merge with the zero page): drain, once per call.
+		 */
+		if (page && !drained && !folio_test_lru(page_folio(page))) {
+			drained = true;
+			if (!drain_lru_batches()) {
+				put_page(page);
+				err = -EINTR;
+				break;
+			}
+		}
 
 		member = lock_member(part, mm, res);
 		if (IS_ERR(member)) {
@@ -799,17 +811,10 @@ int ksm_partition_merge_range(struct ksm_partition *part,
 		if (outcome == KSM_MERGE_ZERO)
 			member_drop_item(member, rmap_item);
 		mutex_unlock(&part->lock);
-		in_lru_batch = !folio_test_lru(page_folio(page));
 		put_page(page);
 		if (outcome == KSM_MERGE_NOMEM) {
 			err = -ENOMEM;
 			break;
-		}
-		/* A reference in another CPU's LRU batch makes a merge fail */
-		if (outcome == KSM_MERGE_FAILED && in_lru_batch && !retried &&
-		    drain_lru_batches()) {
-			retried = true;
-			continue;
 		}
 		count_outcome(res, outcome);
 advance:
