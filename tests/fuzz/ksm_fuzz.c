@@ -2,7 +2,7 @@
 /*
  * ksm_fuzz - seeded, multi-threaded fuzzer of the ksmpart ABI: ksm_open,
  * ksm_merge, ksm_unmerge, ksm_leave, ioctl(KSM_IOC_GET_STATS), the partition
- * fdinfo and /sys/kernel/mm/ksm/partitions/<id>/.
+ * fdinfo, /proc/ksm_partitions and /sys/kernel/mm/ksm/partitions/.
  *
  *   ksm_fuzz [--calls N] [--seed S] [--threads T] [--fail-nth PCT]
  *
@@ -27,11 +27,14 @@
  *    ksm_merge_result invariants over the pages touched by the processed
  *    bytes, size-versioned structs written exactly as section 8 says (size
  *    field, bytes beyond untouched), stats ids/flags, cumulative counters
- *    never decrease, fdinfo and sysfs formats (section 11);
+ *    never decrease, fdinfo, /proc/ksm_partitions and partitions/ formats
+ *    and modes (section 11); with ksmd off, global KSM's counters never move;
  *  - memory being merged keeps its content (checksums);
- *  - at the end, quiet: ioctl, fdinfo and sysfs agree, gauges of partitions
- *    without members are 0; fds, partitions/ directories, KSM slab objects
- *    and the system-wide KSM counters are back to their baseline.
+ *  - at the end, quiet: ioctl, fdinfo and /proc/ksm_partitions agree, the
+ *    partitions/ sums are the sums of the rows, gauges of partitions without
+ *    members are 0; fds, the rows of /proc/ksm_partitions, the partitions/
+ *    sums, KSM slab objects and global KSM's counters (which partitions never
+ *    move: abi.md 11.5) are back to their baseline.
  * ioctl commands the VFS handles for every fd (FIONBIO, FIGETBSZ, ...) are
  * not sent: they never reach the partition's ioctl. Other file types get
  * only KSM_IOC_GET_STATS, and their errnos are not this ABI's.
@@ -121,10 +124,6 @@ static const char *const stat_names[] = {
 /* the cumulative ones, from merge_calls on (index into stat_names) */
 #define FIRST_CUMULATIVE 9
 
-static const char *const sysfs_identity[] = {
-	"name", "owner_uid", "owner_gid", "mode", "ipc_ns", "use_zero_pages",
-};
-
 /* Counters shared by the worker, its children and the TAP parent */
 struct shared {
 	uint64_t calls[NKINDS], ok[NKINDS], ns[NKINDS];
@@ -147,6 +146,8 @@ struct shared {
 	char quiet_why[256], fds_why[256];
 	int fail_nth_used;
 	pid_t children[3];	/* victim, uid 65534, zombie: killed by the parent if left */
+	long glob_base[6];	/* global KSM counters at the start (ksm_globals) */
+	int ksmd_off;		/* /sys/kernel/mm/ksm/run was 0 at the start */
 };
 
 static struct shared *S;
@@ -1831,110 +1832,421 @@ static void do_fdinfo(struct th *t)
 		failure(F_CONSIST, "thread %d: %s: ksm_name '%s'", t->idx, t->desc, name);
 }
 
-/* Check one sysfs file's content (abi.md 11.4); NULL or what is wrong */
-static const char *check_sysfs_value(const char *file, const char *s, long long *v)
-{
-	size_t len = strlen(s);
-	unsigned int m;
-	int i;
+/*
+ * /proc/ksm_partitions (abi.md 11.4): the administrator's list, one row per
+ * partition. The row's counters are members pages_shared pages_sharing
+ * pages_unshared ksm_zero_pages rmap_items general_profit (stat_names
+ * indices below).
+ */
+#define PROC_PARTITIONS	"/proc/ksm_partitions"
+#define PROC_HEADER	"id uid gid mode flags members pages_shared pages_sharing pages_unshared ksm_zero_pages rmap_items general_profit name"
+#define NROW		7
+#define MAX_ROWS	256
+static const int row_stat[NROW] = { 0, 1, 2, 3, 4, 5, 8 };
 
-	if (!len || s[len - 1] != '\n' || memchr(s, '\n', len - 1))
-		return "not one line";
-	if (!strcmp(file, "name"))
-		return len == 1 || valid_name(s, len - 1) ? NULL : "invalid name";
-	if (!strcmp(file, "mode"))
-		return len == 5 && sscanf(s, "%o", &m) == 1 && !(m & ~0666) ? NULL : "mode";
-	for (i = 0; i < NSTATS; i++)
-		if (!strcmp(file, stat_names[i]))
-			return parse_num(s, i == 8, v) ? NULL : "not a number";
-	if (!parse_num(s, false, v))
-		return "not a number";
-	if (!strcmp(file, "use_zero_pages") && *v != 0 && *v != 1)
-		return "use_zero_pages not 0/1";
+/* /sys/kernel/mm/ksm/partitions/ (abi.md 11.5): enabled (0644), then root's sums (0400) */
+static const char *const part_files[] = {
+	"enabled", "nr_partitions", "pages_shared", "pages_sharing", "pages_unshared",
+	"ksm_zero_pages", "rmap_items", "general_profit",
+};
+
+#define NPART_FILES	8
+/* part_files[SUM0 + k] is the sum of the rows' column k (k >= 1); k = 0: nr_partitions */
+#define SUM0		1
+
+/*
+ * The only errno the sysfs operation provokes on purpose: EACCES, opening a
+ * file against the modes abi.md 11.4/11.5 give (0400 root only, enabled 0644).
+ * EFAULT of a read into an unmapped page is checked as a result, not counted
+ * as this ABI's errno.
+ */
+static const int doc_sysfs[] = { EACCES, 0 };
+
+struct prow {
+	uint64_t id;
+	unsigned int uid, gid, mode, flags;
+	long long v[NROW];
+	char name[KSM_NAME_MAX + 1];
+};
+
+/* A strict decimal token: digits (a '-' first if signed), no leading zero */
+static bool dec_token(const char *s, bool is_signed, long long *v)
+{
+	const char *d = s + (is_signed && *s == '-');
+	char *end;
+
+	if (!isdigit((unsigned char)*d) || (d[0] == '0' && d[1]) || (d != s && d[0] == '0'))
+		return false;
+	errno = 0;
+	*v = is_signed ? strtoll(s, &end, 10) : (long long)strtoull(s, &end, 10);
+	return !errno && !*end;
+}
+
+/* One row of /proc/ksm_partitions (NUL-terminated, no '\n'); NULL or what is wrong */
+static const char *parse_row(char *line, struct prow *p)
+{
+	char *tok[14];
+	long long v;
+	int n = 0, i;
+	char *s = line;
+
+	for (;;) {
+		char *sp = strchr(s, ' ');
+
+		if (n == 14)
+			return "more than 13 fields";
+		tok[n++] = s;
+		if (!sp)
+			break;
+		*sp = 0;
+		s = sp + 1;
+	}
+	if (n != 12 && n != 13)
+		return "not 12 or 13 fields";
+	for (i = 0; i < n; i++)
+		if (!*tok[i])
+			return "empty field (double space)";
+	if (!dec_token(tok[0], false, &v) || !v)
+		return "id";
+	p->id = strtoull(tok[0], NULL, 10);
+	if (!dec_token(tok[1], false, &v) || v > UINT32_MAX)
+		return "uid";
+	p->uid = v;
+	if (!dec_token(tok[2], false, &v) || v > UINT32_MAX)
+		return "gid";
+	p->gid = v;
+	if (strlen(tok[3]) != 4 || strspn(tok[3], "01234567") != 4 ||
+	    sscanf(tok[3], "%o", &p->mode) != 1 || (p->mode & ~0666))
+		return "mode (%04o)";
+	/* the kernel's %#x: "0x0" for 0, unlike glibc's (abi.md 11.4: 0x0 or 0x8) */
+	if (!strcmp(tok[4], "0x0"))
+		p->flags = 0;
+	else if (!strcmp(tok[4], "0x8"))
+		p->flags = KSM_OPEN_ZERO_PAGES;
+	else
+		return "flags (0x0 or 0x8)";
+	for (i = 0; i < NROW; i++)
+		if (!dec_token(tok[5 + i], i == NROW - 1, &p->v[i]))
+			return "counter";
+	p->name[0] = 0;
+	if (n == 13) {
+		if (!valid_name(tok[12], strlen(tok[12])))
+			return "name";
+		snprintf(p->name, sizeof(p->name), "%s", tok[12]);
+	}
 	return NULL;
 }
 
-static void do_sysfs(struct th *t)
+/* The whole file: header, rows with distinct ids; NULL or what is wrong */
+static const char *parse_partitions(char *text, size_t len, struct prow *rows, int max,
+				    int *nrows)
 {
-	char dir[96], path[160], buf[512], *ids[64];
-	const char *file, *why;
-	struct dirent *de;
-	int nids = 0, i, fd, e;
-	long long v;
-	bool stable = false;
-	DIR *d;
+	static __thread char msg[320], copy[256];
+	char *line = text, *nl;
+	int n = 0, i;
+
+	*nrows = 0;
+	if (!len || text[len - 1] != '\n')
+		return "does not end with a newline";
+	nl = strchr(line, '\n');
+	*nl = 0;
+	if (strcmp(line, PROC_HEADER))
+		return "header";
+	for (line = nl + 1; *line; line = nl + 1) {
+		const char *w;
+
+		nl = strchr(line, '\n');
+		*nl = 0;
+		if (n == max)
+			return "too many rows";
+		snprintf(copy, sizeof(copy), "%s", line);
+		w = parse_row(line, &rows[n]);
+		if (w) {
+			snprintf(msg, sizeof(msg), "%s in row %d '%.200s'", w, n, copy);
+			return msg;
+		}
+		for (i = 0; i < n; i++)
+			if (rows[i].id == rows[n].id)
+				return "duplicate id";
+		n++;
+	}
+	*nrows = n;
+	return NULL;
+}
+
+/* Read an open file to EOF, in one pread or byte by byte; -1 and errno, or the length */
+static ssize_t read_fd_all(int fd, char *buf, size_t len, bool bytewise)
+{
+	ssize_t got = 0, k;
+
+	while ((size_t)got < len - 1) {
+		k = read(fd, buf + got, bytewise ? 1 : len - 1 - got);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return -1;
+		if (!k)
+			break;
+		got += k;
+	}
+	buf[got] = 0;
+	return got;
+}
+
+/* Read and parse /proc/ksm_partitions; -1 with *why, or the number of rows */
+static int read_partitions(struct prow *rows, int max, const char **why)
+{
+	static char buf[64 * 1024];	/* the worker's quiet check and the parent only */
+	ssize_t n = read_file(PROC_PARTITIONS, buf, sizeof(buf));
+	int nrows;
+
+	*why = "unreadable";
+	if (n < 0 || (size_t)n >= sizeof(buf) - 1)
+		return -1;
+	*why = parse_partitions(buf, n, rows, max, &nrows);
+	return *why ? -1 : nrows;
+}
+
+/* Read the sums files (not enabled) into sums[NPART_FILES - SUM0]; false if one is bad */
+static bool read_sums(long long *sums)
+{
+	char path[128], buf[64];
+	int i;
+
+	for (i = SUM0; i < NPART_FILES; i++) {
+		snprintf(path, sizeof(path), KSM_SYSFS "partitions/%s", part_files[i]);
+		if (read_file(path, buf, sizeof(buf)) < 0 ||
+		    !parse_num(buf, i == NPART_FILES - 1, &sums[i - SUM0]))
+			return false;
+	}
+	return true;
+}
+
+static const char *const ksm_globals[] = {
+	"pages_shared", "pages_sharing", "pages_unshared", "stable_node_chains",
+	"stable_node_dups", "ksm_zero_pages",
+};
+
+#define NGLOBALS 6
+/* Checked on its own test point */
+#define GLOBAL_ZERO_PAGES 5
+
+/* The uid 65534 thread: the 0400 files are root's, enabled is 0644 (abi.md 11.4, 11.5) */
+static void sysfs_unpriv(struct th *t)
+{
+	int i = rn(&t->r, NPART_FILES + 1), fd, e;
+	bool wr = chance(&t->r, 30), allowed;
+	char path[128], buf[16];
 	ssize_t n;
 
-	d = opendir(KSM_SYSFS "partitions");
-	if (!d) {
-		failure(F_UNDOC, "thread %d: opendir partitions/: %s", t->idx, ename(errno));
+	if (i == NPART_FILES)
+		snprintf(path, sizeof(path), PROC_PARTITIONS);
+	else
+		snprintf(path, sizeof(path), KSM_SYSFS "partitions/%s", part_files[i]);
+	allowed = i == 0 && !wr;	/* reading enabled */
+	snprintf(t->desc, sizeof(t->desc), "uid 65534: open(%s, %s)", path,
+		 wr ? "O_WRONLY" : "O_RDONLY");
+	fd = open(path, (wr ? O_WRONLY : O_RDONLY) | O_CLOEXEC);
+	e = fd < 0 ? errno : 0;
+	account(K_SYSFS, e);
+	if (fd < 0) {
+		if (!documented(doc_sysfs, e))
+			failure(F_UNDOC, "thread %d: %s: %s", t->idx, t->desc, ename(e));
+		else if (allowed)
+			failure(F_CONSIST, "thread %d: %s: %s, the file is 0644", t->idx, t->desc,
+				ename(e));
 		return;
 	}
-	while ((de = readdir(d)) && nids < 64)
-		if (de->d_name[0] != '.')
-			ids[nids++] = strdup(de->d_name);
-	closedir(d);
-	if (!nids || chance(&t->r, 30)) {
-		i = rn(&t->r, NSTABLE);
-		snprintf(dir, sizeof(dir), KSM_SYSFS "partitions/%llu",
-			 (unsigned long long)stable_id[i]);
-		stable = true;
-	} else {
-		snprintf(dir, sizeof(dir), KSM_SYSFS "partitions/%s", ids[rn(&t->r, nids)]);
+	if (!allowed) {
+		failure(F_MUSTFAIL, "thread %d: %s succeeded (mode %s)", t->idx, t->desc,
+			i ? "0400, root only" : "0644");
+		close(fd);
+		return;
 	}
-	for (i = 0; i < nids; i++)
-		free(ids[i]);
-	i = rn(&t->r, NSTATS + 6);
-	file = i < NSTATS ? stat_names[i] : sysfs_identity[i - NSTATS];
-	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	n = read_fd_all(fd, buf, sizeof(buf), false);
+	close(fd);
+	if (n < 0 || (strcmp(buf, "0\n") && strcmp(buf, "1\n")))
+		failure(F_CONSIST, "thread %d: %s: read '%.16s'", t->idx, t->desc,
+			n < 0 ? strerror(errno) : buf);
+}
+
+/* readdir partitions/: the eight files of abi.md 11.5, no per-partition directory */
+static void sysfs_listing(struct th *t)
+{
+	struct dirent *de;
+	unsigned int seen = 0;
+	DIR *d;
+	int i;
+
+	snprintf(t->desc, sizeof(t->desc), "readdir " KSM_SYSFS "partitions/");
+	d = opendir(KSM_SYSFS "partitions");
+	account(K_SYSFS, d ? 0 : errno);
+	if (!d) {
+		failure(F_UNDOC, "thread %d: %s: %s", t->idx, t->desc, ename(errno));
+		return;
+	}
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		for (i = 0; i < NPART_FILES; i++)
+			if (!strcmp(de->d_name, part_files[i]))
+				break;
+		if (i == NPART_FILES || de->d_type != DT_REG || (seen & (1U << i)))
+			failure(F_CONSIST, "thread %d: %s: unexpected entry '%s' (type %d)",
+				t->idx, t->desc, de->d_name, de->d_type);
+		else
+			seen |= 1U << i;
+	}
+	closedir(d);
+	if (seen != (1U << NPART_FILES) - 1)
+		failure(F_CONSIST, "thread %d: %s: files missing (mask %#x)", t->idx, t->desc,
+			seen);
+}
+
+/* ksmd off: global KSM's counters never move, whatever partitions do (abi.md 11.5) */
+static void sysfs_globals(struct th *t)
+{
+	long v;
+	int i;
+
+	snprintf(t->desc, sizeof(t->desc), "read " KSM_SYSFS "{pages_shared,...}");
+	account(K_SYSFS, 0);
+	if (!S->ksmd_off)
+		return;
+	for (i = 0; i < NGLOBALS; i++) {
+		v = ksm_sysfs_read(ksm_globals[i]);
+		if (v != S->glob_base[i])
+			failure(F_CONSIST, "thread %d: ksmd off, but global %s %ld -> %ld during partition activity",
+				t->idx, ksm_globals[i], S->glob_base[i], v);
+	}
+}
+
+/* Check /proc/ksm_partitions text read while everything runs */
+static void check_live_partitions(struct th *t, char *buf, ssize_t n)
+{
+	static __thread struct prow rows[MAX_ROWS];
+	bool found[NSTABLE] = { false };
+	const char *w;
+	int nrows, i, j;
+
+	w = parse_partitions(buf, n, rows, MAX_ROWS, &nrows);
+	if (w) {
+		failure(F_CONSIST, "thread %d: %s: bad %s", t->idx, t->desc, w);
+		return;
+	}
+	for (i = 0; i < nrows; i++)
+		for (j = 0; j < NSTABLE; j++)
+			if (rows[i].id == stable_id[j]) {
+				found[j] = true;
+				if (j == 0 && strcmp(rows[i].name, stable_name))
+					failure(F_CONSIST, "thread %d: %s: stable0 name '%s'",
+						t->idx, t->desc, rows[i].name);
+				if (j == 1 && rows[i].name[0])
+					failure(F_CONSIST, "thread %d: %s: anonymous stable1 named '%s'",
+						t->idx, t->desc, rows[i].name);
+				if (rows[i].flags != (j ? KSM_OPEN_ZERO_PAGES : 0) ||
+				    rows[i].mode != (j ? 0 : 0600))
+					failure(F_CONSIST, "thread %d: %s: stable%d mode %04o flags %#x",
+						t->idx, t->desc, j, rows[i].mode, rows[i].flags);
+			}
+	for (j = 0; j < NSTABLE; j++)
+		if (!found[j])
+			failure(F_CONSIST, "thread %d: %s: stable%d (id %llu) not listed", t->idx,
+				t->desc, j, (unsigned long long)stable_id[j]);
+}
+
+/*
+ * The "sysfs" operation: the administrator's views of abi.md 11.4/11.5.
+ * Reads /proc/ksm_partitions (every row parsed) or a partitions/ file (in one
+ * pread or byte by byte), lists partitions/, tries to write a 0400 file
+ * (EACCES), reads into an unmapped page (EFAULT), or checks that global KSM's
+ * counters stay put. The uid 65534 thread gets EACCES from the 0400 files.
+ */
+static void do_sysfs(struct th *t)
+{
+	static __thread char buf[32 * 1024];
+	unsigned int r = rn(&t->r, 100);
+	int i = rn(&t->r, NPART_FILES + 2), fd, e;
+	bool proc = i >= NPART_FILES;	/* 2 in 10: /proc/ksm_partitions */
+	char path[128];
+	long long v;
+	ssize_t n;
+
+	if (t->unpriv) {
+		sysfs_unpriv(t);
+		return;
+	}
+	if (r < 10) {
+		sysfs_listing(t);
+		return;
+	}
+	if (r < 15) {
+		sysfs_globals(t);
+		return;
+	}
+	if (proc)
+		snprintf(path, sizeof(path), PROC_PARTITIONS);
+	else
+		snprintf(path, sizeof(path), KSM_SYSFS "partitions/%s", part_files[i]);
+	if (r < 25) {
+		/* root too: a sysfs file without a store method opens for writing with EACCES */
+		i = SUM0 + rn(&t->r, NPART_FILES - SUM0);
+		snprintf(path, sizeof(path), KSM_SYSFS "partitions/%s", part_files[i]);
+		snprintf(t->desc, sizeof(t->desc), "open(%s, O_WRONLY) (mode 0400)", path);
+		fd = open(path, O_WRONLY | O_CLOEXEC);
+		e = fd < 0 ? errno : 0;
+		account(K_SYSFS, e);
+		if (fd >= 0) {
+			failure(F_MUSTFAIL, "thread %d: %s succeeded", t->idx, t->desc);
+			close(fd);
+		} else if (!documented(doc_sysfs, e)) {
+			failure(F_UNDOC, "thread %d: %s: %s", t->idx, t->desc, ename(e));
+		}
+		return;
+	}
 	snprintf(t->desc, sizeof(t->desc), "read %s", path);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		e = errno;
 		account(K_SYSFS, e);
-		if (e != ENOENT || stable)
-			failure(F_UNDOC, "thread %d: open %s: %s", t->idx, path, ename(e));
+		failure(documented(doc_sysfs, e) ? F_CONSIST : F_UNDOC, "thread %d: open %s: %s",
+			t->idx, path, ename(e));
 		return;
 	}
-	switch (rn(&t->r, 4)) {
-	case 0:		/* into an unmapped page: EFAULT, a file being removed: ENODEV */
+	if (r < 35) {	/* into an unmapped page: EFAULT (read(2)) */
 		n = pread(fd, t->name_arena + PS, 64, 0);
 		e = n < 0 ? errno : 0;
-		account(K_SYSFS, e);
-		if (n >= 0 || (e != EFAULT && e != ENODEV))
+		close(fd);
+		account(K_SYSFS, 0);
+		if (n >= 0 || e != EFAULT)
 			failure(F_CONSIST, "thread %d: pread(%s) into unmapped page = %zd %s",
 				t->idx, path, n, ename(e));
-		close(fd);
 		return;
-	case 1:		/* byte by byte */
-		for (n = 0; n < (ssize_t)sizeof(buf) - 1;) {
-			ssize_t k = read(fd, buf + n, 1);
-
-			if (k < 0 && errno == EINTR)
-				continue;
-			if (k <= 0) {
-				if (k < 0)
-					n = -1;
-				break;
-			}
-			n++;
-		}
-		break;
-	default:
-		n = pread(fd, buf, sizeof(buf) - 1, 0);
 	}
+	n = read_fd_all(fd, buf, sizeof(buf), r < 50);
 	e = n < 0 ? errno : 0;
 	close(fd);
 	account(K_SYSFS, e);
 	if (n < 0) {
-		if (e != ENODEV || stable)
-			failure(F_UNDOC, "thread %d: read %s: %s", t->idx, path, ename(e));
+		failure(F_UNDOC, "thread %d: read %s: %s", t->idx, path, ename(e));
 		return;
 	}
-	buf[n] = 0;
-	why = check_sysfs_value(file, buf, &v);
-	if (why)
-		failure(F_CONSIST, "thread %d: %s: %s: '%.60s'", t->idx, path, why, buf);
+	if ((size_t)n >= sizeof(buf) - 1) {
+		failure(F_CONSIST, "thread %d: %s: more than %zu bytes", t->idx, path,
+			sizeof(buf) - 2);
+		return;
+	}
+	if (proc) {
+		check_live_partitions(t, buf, n);
+		return;
+	}
+	if (!parse_num(buf, i == NPART_FILES - 1, &v))
+		failure(F_CONSIST, "thread %d: %s: not a number: '%.60s'", t->idx, path, buf);
+	else if (i == 0 && v != 1)
+		failure(F_CONSIST, "thread %d: %s: %lld, the run keeps it 1", t->idx, path, v);
+	else if (i == SUM0 && v < NSTABLE)
+		failure(F_CONSIST, "thread %d: %s: %lld, but %d partitions are open", t->idx,
+			path, v, NSTABLE);
 }
 
 /* Replace, close or reopen a churned partition fd */
@@ -1976,8 +2288,13 @@ static void do_churn(struct th *t)
 	e = errno;
 	account(K_CHURN, nfd < 0 ? e : 0);
 	if (nfd < 0) {
-		/* valid arguments: only EACCES (the uid 65534 thread) or resource limits */
-		if (e != EACCES && e != ENOMEM && e != EMFILE && e != ENFILE)
+		/*
+		 * valid arguments: only EACCES (the uid 65534 thread), EEXIST (a
+		 * pool name created by the other user: abi.md 4, CREATE and owner
+		 * uid not the caller's fsuid) or resource limits
+		 */
+		if (e != EACCES && e != ENOMEM && e != EMFILE && e != ENFILE &&
+		    !(named && e == EEXIST))
 			report_errno(t, K_CHURN, e);
 	} else if (fd >= 0) {
 		/* the fd number now names the new partition, atomically */
@@ -2180,7 +2497,7 @@ static void one_call(struct th *t)
 		do_ioctl(t);
 	else if (r < 800 && !t->unpriv)
 		do_fdinfo(t);
-	else if (r < 860 && !t->unpriv)
+	else if (r < 860)
 		do_sysfs(t);
 	else if (r < 900)
 		do_churn(t);
@@ -2391,67 +2708,119 @@ static int read_stats_all(int fd, struct ksm_partition_stats *st)
 }
 
 /*
- * Nothing runs: ioctl, fdinfo and sysfs show the same values (abi.md 11),
- * the gauge invariant holds, and a partition without members has all gauges
- * 0 (stable_node_chains and stable_node_dups aside, pruned lazily: abi.md 11.1).
+ * Nothing runs: for each stable partition ioctl, fdinfo and its
+ * /proc/ksm_partitions row show the same values (abi.md 11), the gauge
+ * invariant holds; every row without members has all its gauges 0
+ * (stable_node_chains and stable_node_dups aside, pruned lazily: abi.md
+ * 11.1); the partitions/ sums are the sums over the rows (abi.md 11.5).
  */
-static bool quiet_views_agree(int idx, char *why, size_t len)
+static bool quiet_views_agree(char *why, size_t len)
 {
-	char path[160], buf[4096], name[KSM_NAME_MAX + 1];
+	static struct prow rows[MAX_ROWS];
+	char path[64], buf[4096], name[KSM_NAME_MAX + 1];
+	long long fdv[NSTATS], sums[NPART_FILES - SUM0], total[NPART_FILES - SUM0];
 	struct ksm_partition_stats st;
-	long long fdv[NSTATS], sv;
 	const __u64 *iv = &st.members;
+	int idx, i, k, nrows = -1, tries;
+	const char *w = "";
 	uint64_t id;
-	const char *w;
-	int i, fd = stable_fd[idx];
 
-	if (read_stats_all(fd, &st)) {
-		snprintf(why, len, "stable%d: ioctl: %s", idx, strerror(errno));
-		return false;
-	}
-	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
-	if (read_file(path, buf, sizeof(buf)) < 0) {
-		snprintf(why, len, "stable%d: %s: %s", idx, path, strerror(errno));
-		return false;
-	}
-	w = parse_fdinfo(buf, &id, fdv, name, sizeof(name));
-	if (w || id != st.id) {
-		snprintf(why, len, "stable%d: fdinfo: %s", idx, w ? w : "id differs");
-		return false;
-	}
-	for (i = 0; i < NSTATS; i++) {
-		char sbuf[64];
-
-		snprintf(path, sizeof(path), KSM_SYSFS "partitions/%llu/%s",
-			 (unsigned long long)st.id, stat_names[i]);
-		if (read_file(path, sbuf, sizeof(sbuf)) < 0 ||
-		    check_sysfs_value(stat_names[i], sbuf, &sv)) {
-			snprintf(why, len, "stable%d: %s unreadable or malformed", idx, path);
+	/* rows and sums are read one after the other: partitions being freed may move them */
+	for (tries = 0; tries < 40; tries++) {
+		if (tries)
+			sleep_ms(100);
+		nrows = read_partitions(rows, MAX_ROWS, &w);
+		if (nrows < 0) {
+			snprintf(why, len, "%s: %s", PROC_PARTITIONS, w);
 			return false;
 		}
-		if (sv != (long long)iv[i] || fdv[i] != (long long)iv[i]) {
-			snprintf(why, len, "stable%d: %s: ioctl %lld fdinfo %lld sysfs %lld", idx,
-				 stat_names[i], (long long)iv[i], fdv[i], sv);
+		if (!read_sums(sums)) {
+			snprintf(why, len, "partitions/ sums unreadable or malformed");
+			return false;
+		}
+		memset(total, 0, sizeof(total));
+		total[0] = nrows;
+		for (i = 0; i < nrows; i++)
+			for (k = 1; k < NROW; k++)
+				total[k] += rows[i].v[k];
+		if (!memcmp(sums, total, sizeof(sums)))
+			break;
+	}
+	for (k = 0; k < NPART_FILES - SUM0; k++)
+		if (sums[k] != total[k]) {
+			snprintf(why, len, "partitions/%s %lld, sum over %d rows %lld",
+				 part_files[SUM0 + k], sums[k], nrows, total[k]);
+			return false;
+		}
+	for (i = 0; i < nrows; i++) {
+		const long long *v = rows[i].v;
+
+		if (!v[0] && (v[1] || v[2] || v[3] || v[4] || v[5] || v[6])) {
+			snprintf(why, len, "partition %llu: no members but shared %lld sharing %lld unshared %lld zero %lld rmap %lld profit %lld",
+				 (unsigned long long)rows[i].id, v[1], v[2], v[3], v[4], v[5], v[6]);
 			return false;
 		}
 	}
-	if (st.pages_unshared + st.pages_shared + st.pages_sharing > st.rmap_items) {
-		snprintf(why, len, "stable%d: unshared %llu + shared %llu + sharing %llu > rmap_items %llu",
-			 idx, (unsigned long long)st.pages_unshared,
-			 (unsigned long long)st.pages_shared, (unsigned long long)st.pages_sharing,
-			 (unsigned long long)st.rmap_items);
-		return false;
-	}
-	if (st.members == 0 && (st.pages_shared || st.pages_sharing || st.pages_unshared ||
-				st.ksm_zero_pages || st.rmap_items)) {
-		snprintf(why, len, "stable%d: no members but gauges shared %llu sharing %llu unshared %llu zero %llu rmap %llu chains %llu dups %llu",
-			 idx, (unsigned long long)st.pages_shared,
-			 (unsigned long long)st.pages_sharing,
-			 (unsigned long long)st.pages_unshared,
-			 (unsigned long long)st.ksm_zero_pages, (unsigned long long)st.rmap_items,
-			 (unsigned long long)st.stable_node_chains,
-			 (unsigned long long)st.stable_node_dups);
-		return false;
+	for (idx = 0; idx < NSTABLE; idx++) {
+		int fd = stable_fd[idx];
+		const struct prow *row = NULL;
+
+		if (read_stats_all(fd, &st)) {
+			snprintf(why, len, "stable%d: ioctl: %s", idx, strerror(errno));
+			return false;
+		}
+		snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+		if (read_file(path, buf, sizeof(buf)) < 0) {
+			snprintf(why, len, "stable%d: %s: %s", idx, path, strerror(errno));
+			return false;
+		}
+		w = parse_fdinfo(buf, &id, fdv, name, sizeof(name));
+		if (w || id != st.id) {
+			snprintf(why, len, "stable%d: fdinfo: %s", idx, w ? w : "id differs");
+			return false;
+		}
+		for (i = 0; i < nrows; i++)
+			if (rows[i].id == st.id)
+				row = &rows[i];
+		if (!row) {
+			snprintf(why, len, "stable%d: id %llu not in %s", idx,
+				 (unsigned long long)st.id, PROC_PARTITIONS);
+			return false;
+		}
+		for (i = 0; i < NSTATS; i++) {
+			if (fdv[i] != (long long)iv[i]) {
+				snprintf(why, len, "stable%d: %s: ioctl %lld fdinfo %lld", idx,
+					 stat_names[i], (long long)iv[i], fdv[i]);
+				return false;
+			}
+		}
+		for (k = 0; k < NROW; k++)
+			if (row->v[k] != (long long)iv[row_stat[k]]) {
+				snprintf(why, len, "stable%d: %s: ioctl %lld %s %lld", idx,
+					 stat_names[row_stat[k]], (long long)iv[row_stat[k]],
+					 PROC_PARTITIONS, row->v[k]);
+				return false;
+			}
+		if (st.pages_unshared + st.pages_shared + st.pages_sharing > st.rmap_items) {
+			snprintf(why, len, "stable%d: unshared %llu + shared %llu + sharing %llu > rmap_items %llu",
+				 idx, (unsigned long long)st.pages_unshared,
+				 (unsigned long long)st.pages_shared,
+				 (unsigned long long)st.pages_sharing,
+				 (unsigned long long)st.rmap_items);
+			return false;
+		}
+		if (st.members == 0 && (st.pages_shared || st.pages_sharing || st.pages_unshared ||
+					st.ksm_zero_pages || st.rmap_items)) {
+			snprintf(why, len, "stable%d: no members but gauges shared %llu sharing %llu unshared %llu zero %llu rmap %llu chains %llu dups %llu",
+				 idx, (unsigned long long)st.pages_shared,
+				 (unsigned long long)st.pages_sharing,
+				 (unsigned long long)st.pages_unshared,
+				 (unsigned long long)st.ksm_zero_pages,
+				 (unsigned long long)st.rmap_items,
+				 (unsigned long long)st.stable_node_chains,
+				 (unsigned long long)st.stable_node_dups);
+			return false;
+		}
 	}
 	return true;
 }
@@ -2549,8 +2918,7 @@ static void worker_main(void)
 		sys_ksm_leave(stable_fd[i], KSM_PIDFD_SELF, 0);
 	S->quiet_checked = 1;
 	S->quiet_ok = 1;
-	for (i = 0; i < NSTABLE && S->quiet_ok; i++)
-		S->quiet_ok = quiet_views_agree(i, S->quiet_why, sizeof(S->quiet_why));
+	S->quiet_ok = quiet_views_agree(S->quiet_why, sizeof(S->quiet_why));
 
 	/* every partition fd closed: the fd table is as before */
 	for (i = 0; i < NSLOTS; i++)
@@ -2578,27 +2946,21 @@ static void worker_main(void)
 /* ------------------------------------------------------------------ */
 /* The TAP parent: baselines before, leak checks after                 */
 
-static const char *const ksm_globals[] = {
-	"pages_shared", "pages_sharing", "pages_unshared", "stable_node_chains",
-	"stable_node_dups", "ksm_zero_pages",
-};
-
-#define NGLOBALS 6
-/* Checked on its own test point */
-#define GLOBAL_ZERO_PAGES 5
-
-static int partition_dirs(char ids[][24], int max)
+/* Rows of /proc/ksm_partitions and the partitions/ sums; -1 if unreadable or malformed */
+static int partitions_now(long long *sums)
 {
-	DIR *d = opendir(KSM_SYSFS "partitions");
-	struct dirent *e;
-	int n = 0;
+	static struct prow rows[MAX_ROWS];
+	const char *w;
+	int n = read_partitions(rows, MAX_ROWS, &w);
 
-	if (!d)
+	if (n < 0) {
+		note("%s: %s", PROC_PARTITIONS, w);
 		return -1;
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.' && n < max)
-			snprintf(ids[n++], 24, "%.23s", e->d_name);
-	closedir(d);
+	}
+	if (!read_sums(sums)) {
+		note("partitions/ sums unreadable or malformed");
+		return -1;
+	}
 	return n;
 }
 
@@ -2678,7 +3040,8 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
-	char base_ids[64][24], end_ids[64][24], caches[8][64], why[160] = "";
+	long long sums_base[NPART_FILES - SUM0], sums_end[NPART_FILES - SUM0];
+	char caches[8][64], why[160] = "";
 	long glob_base[NGLOBALS], glob_end[NGLOBALS], slab_base, slab_end = -1;
 	int c, nbase, nend = -1, ncaches, status, i;
 	uint64_t total = 0, okc = 0;
@@ -2711,8 +3074,8 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 
 	printf("TAP version 13\n");
-	if (access(KSM_SYSFS "partitions", F_OK)) {
-		printf("1..0 # SKIP no /sys/kernel/mm/ksm/partitions (kernel without ksmpart)\n");
+	if (access(KSM_SYSFS "partitions", F_OK) || access(PROC_PARTITIONS, F_OK)) {
+		printf("1..0 # SKIP no /sys/kernel/mm/ksm/partitions or /proc/ksm_partitions (kernel without ksmpart)\n");
 		return 0;
 	}
 	if (geteuid()) {
@@ -2729,15 +3092,18 @@ int main(int argc, char **argv)
 		printf("Bail out! mmap: %s\n", strerror(errno));
 		return 1;
 	}
-	nbase = partition_dirs(base_ids, 64);
+	nbase = partitions_now(sums_base);
 	for (i = 0; i < NGLOBALS; i++)
-		glob_base[i] = ksm_sysfs_read(ksm_globals[i]);
+		S->glob_base[i] = glob_base[i] = ksm_sysfs_read(ksm_globals[i]);
+	/* ksmd off: global KSM's counters must not move at all during the run */
+	S->ksmd_off = ksm_sysfs_read("run") == 0;
 	ncaches = ksm_caches(caches, 8);
 	slab_base = ncaches > 0 ? slab_total(caches, ncaches, why, sizeof(why)) : -1;
 	printf("# slab_caches:");
 	for (i = 0; i < ncaches; i++)
 		printf(" %s", caches[i]);
-	printf("\n# slab_objects_before: %ld\n# partitions_before: %d\n", slab_base, nbase);
+	printf("\n# slab_objects_before: %ld\n# partitions_before: %d\n# ksmd_off: %d\n",
+	       slab_base, nbase, S->ksmd_off);
 
 	worker_pid = fork();
 	if (worker_pid < 0) {
@@ -2756,11 +3122,12 @@ int main(int argc, char **argv)
 	/* teardown is partly asynchronous (release work of partitions, RCU): wait for it */
 	end = now_sec() + 20;
 	do {
-		nend = partition_dirs(end_ids, 64);
+		nend = partitions_now(sums_end);
 		for (i = 0; i < NGLOBALS; i++)
 			glob_end[i] = ksm_sysfs_read(ksm_globals[i]);
 		slab_end = ncaches > 0 ? slab_total(caches, ncaches, why, sizeof(why)) : -1;
-		same = nend == nbase &&
+		same = nend == nbase && nbase >= 0 &&
+		       !memcmp(sums_base, sums_end, sizeof(sums_base)) &&
 		       !memcmp(glob_base, glob_end, GLOBAL_ZERO_PAGES * sizeof(glob_base[0])) &&
 		       slab_end == slab_base;
 		if (same)
@@ -2812,11 +3179,21 @@ int main(int argc, char **argv)
 	    (unsigned long long)S->ok[K_UNMERGE], (unsigned long long)S->ok[K_LEAVE],
 	    (unsigned long long)S->ok[K_IOCTL], (unsigned long long)S->pages_merged);
 	tap(S->quiet_checked && S->quiet_ok,
-	    "quiet: ioctl, fdinfo and sysfs agree; no gauges without members", "%s", S->quiet_why);
+	    "quiet: ioctl, fdinfo and /proc/ksm_partitions agree, partitions/ sums add up; no gauges without members",
+	    "%s", S->quiet_why);
 	tap(S->worker_done && S->fds_ok, "worker's fds back to baseline",
 	    "fds %ld -> %ld, lowest free fd %d -> %d", S->fds_before, S->fds_after, S->lowfd_before, S->lowfd_after);
-	tap(nend == nbase, "partitions/ back to baseline", "partitions/ entries %d -> %d",
-	    nbase, nend);
+	{
+		char sb[512];
+		int n = 0;
+
+		for (i = 0; i < NPART_FILES - SUM0; i++)
+			n += snprintf(sb + n, sizeof(sb) - n, "%s %lld->%lld ", part_files[SUM0 + i],
+				      nbase >= 0 ? sums_base[i] : -1, nend >= 0 ? sums_end[i] : -1);
+		tap(nbase >= 0 && nend == nbase && !memcmp(sums_base, sums_end, sizeof(sums_base)),
+		    "/proc/ksm_partitions and partitions/ sums back to baseline",
+		    "rows %d -> %d; %s", nbase, nend, sb);
+	}
 	{
 		char gb[512];
 		int n = 0;
@@ -2833,11 +3210,19 @@ int main(int argc, char **argv)
 			    "KSM slab objects and system-wide counters back to baseline",
 			    "slab objects %ld -> %ld; %s", slab_base, slab_end, gb);
 	}
-	/* It drifted before the fork fix (patch 0006: the child's count) */
-	tap(glob_base[GLOBAL_ZERO_PAGES] == glob_end[GLOBAL_ZERO_PAGES],
-	    "system-wide ksm_zero_pages back to baseline",
-	    "ksm_zero_pages %ld -> %ld", glob_base[GLOBAL_ZERO_PAGES],
-	    glob_end[GLOBAL_ZERO_PAGES]);
+	/*
+	 * It drifted before the fork fix (patch 0006: the child's count).
+	 * Partitions' zero pages are counted in partitions/ksm_zero_pages only.
+	 */
+	{
+		int z = 5 - SUM0;	/* part_files[5]: ksm_zero_pages */
+		long long zb = nbase >= 0 ? sums_base[z] : -1, ze = nend >= 0 ? sums_end[z] : -1;
+
+		tap(glob_base[GLOBAL_ZERO_PAGES] == glob_end[GLOBAL_ZERO_PAGES] && zb >= 0 &&
+		    zb == ze, "system-wide ksm_zero_pages back to baseline",
+		    "ksm_zero_pages %ld -> %ld; partitions/ksm_zero_pages %lld -> %lld",
+		    glob_base[GLOBAL_ZERO_PAGES], glob_end[GLOBAL_ZERO_PAGES], zb, ze);
+	}
 	(void)okc;
 	return tap_failed ? 1 : 0;
 }
