@@ -1780,7 +1780,7 @@ static int man_write(long v)
 
 static void do_man(bool at_start)
 {
-	long cur = ksm_sysfs_read("merge_across_nodes"), shared;
+	long cur = ksm_sysfs_read("merge_across_nodes"), shared, global_shared;
 	int r;
 
 	if (O.man_orig < 0) {
@@ -1789,6 +1789,8 @@ static void do_man(bool at_start)
 			 "no merge_across_nodes (CONFIG_NUMA off)");
 		return;
 	}
+	/* Only global KSM's pages make the write EBUSY; partitions' do not */
+	global_shared = ksm_pages_shared();
 	shared = parts_total("pages_shared");
 	r = man_write(!cur);
 	if (r == 0) {
@@ -1804,8 +1806,9 @@ static void do_man(bool at_start)
 		}
 	} else if (r == -EBUSY) {
 		INC(man_busy);
-		if (at_start && shared == 0)
-			act_fail(A_MAN, "EBUSY with pages_shared 0 at the start");
+		if (global_shared == 0)
+			act_fail(A_MAN, "EBUSY with global pages_shared 0 (%ld partition KSM pages)",
+				 shared);
 	} else {
 		act_fail(A_MAN, "write: %s", strerror(-r));
 	}
