@@ -109,7 +109,9 @@ std::optional<long long> json_num(const std::string &json, const std::string &ke
 	auto k = json.find("\"" + key + "\":", from);
 	if (k == std::string::npos)
 		return std::nullopt;
-	return std::stoll(json.substr(k + key.size() + 3));
+	// Unsigned, then cast: partition ids use all 64 bits (and strtoull
+	// still gives a negative general_profit back exactly).
+	return static_cast<long long>(std::stoull(json.substr(k + key.size() + 3)));
 }
 
 /// Position of the object of process `pid` in a merge/watch JSON output.
