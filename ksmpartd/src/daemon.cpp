@@ -140,6 +140,67 @@ Daemon::Daemon(Options opts) : opts_(std::move(opts))
 		opts_.cgroup_root = ksmtool::cgroup2_mount();
 }
 
+// The containers the OCI hook announced (cgroup -> annotation) outlive a
+// restart of the daemon: kept next to the control socket (/run/ksmpartd),
+// dropped when their cgroup is gone.
+std::string Daemon::oci_state_path() const
+{
+	auto slash = cfg_.socket.rfind('/');
+	std::string dir = slash == std::string::npos ? "." : cfg_.socket.substr(0, slash);
+	return dir + "/oci-containers.json";
+}
+
+bool Daemon::prune_oci()
+{
+	bool pruned = false;
+	for (auto it = oci_.begin(); it != oci_.end();) {
+		struct stat st;
+		if (stat((opts_.cgroup_root + it->first).c_str(), &st) != 0) {
+			log(Level::info, "OCI container cgroup " + it->first + " is gone");
+			it = oci_.erase(it);
+			pruned = true;
+		} else {
+			++it;
+		}
+	}
+	return pruned;
+}
+
+void Daemon::load_oci()
+{
+	std::ifstream in(oci_state_path());
+	if (!in)
+		return;
+	json j = json::parse(in, nullptr, false);
+	if (!j.is_object()) {
+		log(Level::warning, oci_state_path() + ": not a JSON object, ignored");
+		return;
+	}
+	for (const auto &[cg, ann] : j.items())
+		if (ann.is_string() && !cg.empty() && cg[0] == '/')
+			oci_[cg] = ann.get<std::string>();
+	if (prune_oci())
+		save_oci();
+	if (!oci_.empty())
+		log(Level::info, "re-read " + std::to_string(oci_.size()) +
+		                     " OCI containers from " + oci_state_path());
+}
+
+void Daemon::save_oci() const
+{
+	std::string path = oci_state_path(), tmp = path + ".tmp";
+	{
+		std::ofstream out(tmp, std::ios::trunc);
+		out << json(oci_).dump() << "\n";
+		if (!out.flush()) {
+			log(Level::warning, "cannot write " + tmp + ": " + std::strerror(errno));
+			return;
+		}
+	}
+	if (rename(tmp.c_str(), path.c_str()) != 0)
+		log(Level::warning, "cannot replace " + path + ": " + std::strerror(errno));
+}
+
 bool Daemon::start(std::string &error)
 {
 	auto c = load_config(opts_.config_path, error);
@@ -149,6 +210,8 @@ bool Daemon::start(std::string &error)
 		error = p.error().message();
 		return false;
 	}
+	cfg_.socket = c->socket; // where the OCI state lives
+	load_oci();
 	if (!apply(std::move(*c)))
 		return false;
 	return open_listeners(error);
@@ -305,6 +368,8 @@ bool Daemon::merge_one(Held &h, pid_t pid, bool join, const char *why)
 
 void Daemon::scan()
 {
+	if (prune_oci())
+		save_oci();
 	for (auto &[name, h] : held_) {
 		h.members.clear();
 		for (const auto &m : ksmpart::members(h.id, opts_.proc))
@@ -572,6 +637,7 @@ json Daemon::adopt(const json &req)
 	if (cg.empty() || cg == "/")
 		return {{"error", "cannot tell the container's cgroup"}};
 	oci_[cg] = ann;
+	save_oci();
 	log(Level::info, "OCI container " + req.value("id", std::string("?")) + " (cgroup " + cg +
 	                     ") has annotation '" + ann + "'");
 	scan();

@@ -72,6 +72,10 @@ private:
 	Held *hold(const PartitionSpec &spec);
 	bool merge_one(Held &h, pid_t pid, bool join, const char *why);
 	std::string cgroup_of(pid_t pid) const;
+	std::string oci_state_path() const;
+	void load_oci();
+	void save_oci() const;
+	bool prune_oci();
 	int match(const std::string &cgroup, std::string &partition) const;
 	void write_textfile() const;
 	void close_listeners();

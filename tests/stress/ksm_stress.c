@@ -394,6 +394,44 @@ static uint64_t part_id(int fd)
 	return part_stats(fd, &s) ? 0 : s.id;
 }
 
+/* Members of partition @id in /proc/ksm_partitions, -1 if not listed */
+static long part_members(uint64_t id)
+{
+	FILE *f = fopen("/proc/ksm_partitions", "re");
+	unsigned long long rid, members;
+	char line[512];
+	long ret = -1;
+
+	if (!f)
+		return -1;
+	while (ret < 0 && fgets(line, sizeof(line), f))
+		if (sscanf(line, "%llu %*u %*u %*o %*x %llu", &rid, &members) == 2 && rid == id)
+			ret = (long)members;
+	fclose(f);
+	return ret;
+}
+
+/*
+ * A partition whose fds are closed may live on while a member does: a child
+ * the member forked meanwhile (fork keeps it in) until it exits. Gone within
+ * 20 s, or listed with no member at all, is what counts.
+ */
+static bool part_outlives_members(uint64_t id)
+{
+	long m;
+	int i;
+
+	for (i = 0; i < 200; i++) {
+		m = part_members(id);
+		if (m < 0)
+			return false;
+		if (m == 0 && i >= 2)
+			return true;
+		sleep_ms(100);
+	}
+	return true;
+}
+
 /* Whether /proc/ksm_partitions (root only) lists partition @id */
 static bool part_dir_exists(uint64_t id)
 {
@@ -1680,12 +1718,9 @@ static void do_remote(void)
 	__atomic_add_fetch(&ctl->w[i].epoch, 1, __ATOMIC_SEQ_CST);
 	ctl->w[i].moving = 0;
 	close(fd);
-	if (part_dir_exists(id)) {
-		sleep_ms(200);
-		if (part_dir_exists(id))
-			act_fail(A_REMOTE, "partition %llu still listed after its last fd and member",
-				 (unsigned long long)id);
-	}
+	if (part_outlives_members(id))
+		act_fail(A_REMOTE, "partition %llu still listed after its last fd and member",
+			 (unsigned long long)id);
 out:
 	close(pidfd);
 	INC(act_iter[A_REMOTE]);

@@ -175,6 +175,18 @@ TEST_F(Oci, ContainersByAnnotationThroughKsmpartd)
 	auto j = json::parse(rules, nullptr, false);
 	ASSERT_FALSE(j.is_discarded()) << rules;
 	EXPECT_EQ(j["oci"].size(), 3u) << rules; // a1, a2, b1 registered by the hook
+
+	// A restart keeps what the hook told the daemon (new processes of those
+	// containers are still placed); a container that is gone is forgotten.
+	EXPECT_EQ(d.stop(), 0);
+	d.start();
+	ASSERT_TRUE(d.notified("READY=1")) << d.log();
+	rules.clear();
+	EXPECT_EQ(sh(std::string(KSMPART_TOOL) + " daemon rules -J --socket " + sock, &rules), 0);
+	j = json::parse(rules, nullptr, false);
+	ASSERT_FALSE(j.is_discarded()) << rules;
+	EXPECT_EQ(j["oci"].size(), 3u) << rules << d.log();
+	EXPECT_EQ(a1.partition(), a2.partition());
 	EXPECT_EQ(d.stop(), 0);
 }
 
