@@ -39,35 +39,12 @@
 
 /*
  * The "ksm_partition <id>" line of /proc/PID/ksm_stat (pid 0: self) as an
- * unsigned 64-bit id (ksm_stat() parses a long, and ids are random 64-bit
- * numbers); 0 for a non-member, NO_ID_LINE if the line is missing.
+ * unsigned 64-bit id; 0 for a non-member, NO_ID_LINE if the line is missing
+ * (ksm_stat() returns -1 then, and parses ids as unsigned).
  */
 static uint64_t ksm_stat_id(pid_t pid)
 {
-	static const char key[] = "ksm_partition ";
-	char path[64], line[256];
-	uint64_t v = NO_ID_LINE;
-	FILE *f;
-
-	if (pid)
-		snprintf(path, sizeof(path), "/proc/%d/" PROC_KSM_STAT, pid);
-	else
-		snprintf(path, sizeof(path), "/proc/self/" PROC_KSM_STAT);
-	f = fopen(path, "re");
-	if (!f)
-		return NO_ID_LINE;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, key, sizeof(key) - 1)) {
-			char *end;
-
-			errno = 0;
-			v = strtoull(line + sizeof(key) - 1, &end, 10);
-			if (errno || (*end != '\n' && *end))
-				v = NO_ID_LINE;
-			break;
-		}
-	fclose(f);
-	return v;
+	return (uint64_t)ksm_stat(pid, "ksm_partition");
 }
 
 /*
