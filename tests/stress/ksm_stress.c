@@ -82,6 +82,9 @@ struct worker_slot {
 	volatile int pid;
 	volatile int exit_req;
 	volatile int moving;		/* the orchestrator is moving it by pidfd */
+	/* Handshake: no remote call once the worker runs its final checks */
+	volatile int final;		/* set by the worker before them */
+	volatile int remote_busy;	/* set by the orchestrator around a remote call */
 	volatile uint64_t epoch;	/* bumped around every such move */
 	volatile uintptr_t base[MAX_THREADS + 1];
 	volatile size_t len[MAX_THREADS + 1];
@@ -1563,6 +1566,9 @@ static int worker_main(int ctlfd, int index)
 		pthread_join(thr[t].th, NULL);
 
 	/* Everything still right, and leaving really gives everything back. */
+	__atomic_store_n(&ctl->w[index].final, 1, __ATOMIC_SEQ_CST);
+	while (__atomic_load_n(&ctl->w[index].remote_busy, __ATOMIC_SEQ_CST))
+		sleep_ms(1);
 	verify_all("worker final");
 	if (sys_ksm_leave(W.main_fd, KSM_PIDFD_SELF, 0) && errno != ENOENT) {
 		failf("worker %d: final ksm_leave: %s", index, strerror(errno));
@@ -1605,6 +1611,7 @@ static pid_t spawn_worker(int index)
 	pid_t pid;
 
 	ctl->w[index].exit_req = 0;
+	ctl->w[index].final = 0;
 	ctl->w[index].pid = 0;
 	snprintf(a[0], sizeof(a[0]), "%d", O.ctlfd);
 	snprintf(a[1], sizeof(a[1]), "%d", index);
@@ -1686,9 +1693,16 @@ static void do_remote(void)
 
 	if (pid <= 0)
 		return;
-	pidfd = sys_pidfd_open(pid, 0);
-	if (pidfd < 0)
+	__atomic_store_n(&ctl->w[i].remote_busy, 1, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&ctl->w[i].final, __ATOMIC_SEQ_CST)) {
+		__atomic_store_n(&ctl->w[i].remote_busy, 0, __ATOMIC_SEQ_CST);
 		return;
+	}
+	pidfd = sys_pidfd_open(pid, 0);
+	if (pidfd < 0) {
+		__atomic_store_n(&ctl->w[i].remote_busy, 0, __ATOMIC_SEQ_CST);
+		return;
+	}
 	n = worker_vec(i, v);
 	if (rndn(&O.rs, 2)) {
 		if (merge_vec(O.main_fd, pidfd, v, n, NULL) < 0)
@@ -1723,6 +1737,7 @@ static void do_remote(void)
 			 (unsigned long long)id);
 out:
 	close(pidfd);
+	__atomic_store_n(&ctl->w[i].remote_busy, 0, __ATOMIC_SEQ_CST);
 	INC(act_iter[A_REMOTE]);
 }
 
