@@ -438,16 +438,7 @@ static bool part_outlives_members(uint64_t id)
 /* Whether /proc/ksm_partitions (root only) lists partition @id */
 static bool part_dir_exists(uint64_t id)
 {
-	FILE *f = fopen("/proc/ksm_partitions", "re");
-	char line[512];
-	bool found = false;
-
-	if (!f)
-		return false;
-	while (!found && fgets(line, sizeof(line), f))
-		found = strtoull(line, NULL, 10) == id && line[0] >= '0' && line[0] <= '9';
-	fclose(f);
-	return found;
+	return part_members(id) >= 0;
 }
 
 /* A sum over all partitions: /sys/kernel/mm/ksm/partitions/<name> */
