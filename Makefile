@@ -52,6 +52,12 @@ help:
 ## make fuzz            the system call fuzzer on the release kernel (FUZZ_CALLS=1050000)
 ## make patches        the upstream series in build/patches/ (cover letter included), each
 ##                      patch checked: checkpatch --strict, kernel-doc, docutils, build
+## make deb            installable linux-image/linux-headers .debs from Debian's config
+##                      (DEB_FLAVOUR=cloud-amd64|amd64, DEB_DEBUG_INFO=1), in build/deb-FLAVOUR/
+## make check-deb      boot the kernel of those packages (2 vCPUs) and run every VM suite
+## make kernel-configs compile-only builds: CONFIG_KSM_PARTITION=n and CONFIG_NUMA=n
+## make shell-deb      interactive shell on the packaged kernel
+## make bench-deb      make bench on the packaged kernel (build/bench-deb/)
 ## make bench           ksm_merge vs ksmd benchmark in the release VM, ratios in build/bench/
 ##                      (BENCH_QUICK=1: ~3 min smoke run; BENCH_* sizes: docs/performance.md)
 
@@ -141,14 +147,48 @@ clean:
 # The benchmark (docs/performance.md): one VM boot runs every measurement,
 # the report (ratio table, summary.json, throughput.png) is made on the host.
 # BENCH_* variables given to make are passed to bench/run.sh in the guest.
-.PHONY: bench
+# make bench-deb: the same on the kernel of make deb (results in build/bench-deb/).
+.PHONY: bench bench-deb
+BENCH_VM ?= --release
+BENCH_OUT ?= $(BUILD)/bench
 bench:
 	@scripts/deps.sh kernel vm user bench
-	@$(MAKE) kernel-release user
-	tests/vm/run --release --smp 2 --mem 3G --timeout 3000 \
-		$(foreach v,$(filter BENCH_%,$(.VARIABLES)),--env '$(v)=$($(v))') \
-		-- $(CURDIR)/bench/run.sh $(BUILD)/bench
-	@$(firstword $(wildcard /usr/bin/python3) python3) bench/report.py $(BUILD)/bench
+	@$(MAKE) $(if $(filter --release,$(BENCH_VM)),kernel-release) user
+	tests/vm/run $(BENCH_VM) --smp 2 --mem 3G --timeout 3000 \
+		$(foreach v,$(filter-out BENCH_VM BENCH_OUT,$(filter BENCH_%,$(.VARIABLES))),--env '$(v)=$($(v))') \
+		-- $(CURDIR)/bench/run.sh $(BENCH_OUT)
+	@$(firstword $(wildcard /usr/bin/python3) python3) bench/report.py $(BENCH_OUT)
+
+bench-deb:
+	@[ -f $(DEB_DIR)/packages ] || $(MAKE) deb
+	@$(MAKE) bench BENCH_VM="--deb $(DEB_DIR)" BENCH_OUT=$(BUILD)/bench-deb
+
+# An installable kernel (kernel/scripts/build-deb.sh, README "Installing on a
+# Debian machine"): Debian's own configuration of the flavour plus ours.
+DEB_FLAVOUR ?= cloud-amd64
+DEB_DIR ?= $(BUILD)/deb-$(DEB_FLAVOUR)
+.PHONY: deb check-deb shell-deb kernel-configs
+deb:
+	@scripts/deps.sh kernel deb
+	@$(MAKE) kernel-tree
+	@kernel/scripts/build-deb.sh $(DEB_FLAVOUR)
+
+# The packaged kernel under the same VM suites as make check; DEB_DIR=DIR
+# tests packages built elsewhere (then nothing is rebuilt).
+check-deb: deps user selftests kselftests
+	@scripts/deps.sh deb
+	@[ "$(origin DEB_DIR)" != file ] || $(MAKE) deb
+	@tests/check/check.sh --deb $(DEB_DIR)
+
+shell-deb: user
+	@[ -f $(DEB_DIR)/packages ] || $(MAKE) deb
+	tests/vm/run --deb $(DEB_DIR) --shell
+
+# Configurations the series promises to build (compile only, tinyconfig +
+# kernel/configs/release.config + one of kernel/configs/no-*.config).
+kernel-configs: deps kernel-tree
+	@kernel/scripts/build.sh no-partition
+	@kernel/scripts/build.sh no-numa
 
 # The mailed series (kernel/series/, kernel/scripts/make-patches.sh): composed
 # in build/series/linux, every patch checked and built in order.

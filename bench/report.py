@@ -204,7 +204,7 @@ def text(res):
     rows = [
         ("ksm_merge / ksmd time to full dedup", "time_ratio", ""),
         ("ksm_merge / ksmd CPU per merged page", "cpu_ratio", ""),
-        ("ksm_merge / read-once limit (XXH3) time", "readonce_ratio", ""),
+        ("ksm_merge / read-once limit time (fastest pass)", "readonce_ratio", ""),
         ("ksm_unmerge / MADV_UNMERGEABLE time", "unmerge_ratio", ""),
         ("size scaling: max deviation of ns/page from median", "size_flatness",
          f"max/min {fmt(r.get('size_max_min'))}; calibrated {fmt(r.get('size_flatness_cal'))}"),
@@ -233,8 +233,13 @@ def text(res):
                    f"{fmt(um, '.0f'):>8} {fmt(uk, '.0f'):>8} {fmt(e.get('time_ratio')):>7} "
                    f"{fmt(e.get('cpu_ratio')):>7} {fmt(e.get('readonce_ratio')):>7} "
                    f"{fmt(e.get('unmerge_ratio')):>7}")
-    out.append("  (merge = ksm_merge, ksmd = ksmd to the same pages_sharing, hash = read-once")
-    out.append("   XXH3 pass, unmerge = ksm_unmerge, madvU = MADV_UNMERGEABLE after ksmd)")
+    out.append("  (merge = ksm_merge, ksmd = ksmd to the same pages_sharing, hash = the read-once")
+    out.append("   limit: the fastest of an XXH3, a scalar XXH64 and a plain 8-byte-load pass over")
+    out.append("   the same memory, unmerge = ksm_unmerge, madvU = MADV_UNMERGEABLE after ksmd)")
+    fastest = [f"{e['workload']}={e['readonce'].get('hash', '?')}" for e in res["workloads"]
+               if e.get("readonce")]
+    if fastest:
+        out.append("  fastest read-once pass: " + ", ".join(fastest))
     if res["sizes"]:
         out.append("")
         out.append("Size scaling (dup workload):")
@@ -288,7 +293,7 @@ def plot(res, path):
         return "no size-scaling rows"
     fig, ax = plt.subplots(figsize=(7, 4.5))
     series = [("merge_mibps", "ksm_merge", "o-"), ("ksmd_mibps", "ksmd (full speed, to full dedup)", "s-"),
-              ("readonce_mibps", "read-once limit (XXH3, 1 thread)", "^--"),
+              ("readonce_mibps", "read-once limit (fastest pass, 1 thread)", "^--"),
               ("unmerge_mibps", "ksm_unmerge", "v-"), ("madv_unmerge_mibps", "MADV_UNMERGEABLE", "d-")]
     for key, label, style in series:
         pts = [(e["total_mib"], e[key]) for e in sizes if e.get(key)]

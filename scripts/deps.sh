@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the Debian packages a ksmpart build or test run needs, only if missing.
-# Usage: scripts/deps.sh GROUP...   (groups: kernel vm user bench docs)
+# Usage: scripts/deps.sh GROUP...   (groups: kernel vm user bench docs deb)
 set -euo pipefail
 
 declare -A group=(
@@ -9,6 +9,7 @@ declare -A group=(
 	[user]="build-essential cmake pkg-config libgtest-dev libgmock-dev libcli11-dev libcap-dev gcc-multilib libsmartcols-dev nlohmann-json3-dev libtomlplusplus-dev libsystemd-dev python3 man-db groff-base bash-completion systemd prometheus crun"
 	[bench]="libxxhash-dev python3-matplotlib"
 	[docs]="python3-docutils python3-ply librsvg2-bin"
+	[deb]="debhelper dpkg-dev linux-config-6.12 zstd openssl dwarves debootstrap"
 )
 
 want=()

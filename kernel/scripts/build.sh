@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Configure and build one kernel flavour from build/linux into build/kernel-FLAVOUR.
-# Usage: build.sh release|debug|kcsan
+# Usage: build.sh release|debug|kcsan|no-partition|no-numa
 #   release: tinyconfig + kernel/configs/release.config
 #   debug:   the same + kernel/configs/debug.config (KASAN, lockdep, DEBUG_VM, ...)
 #   kcsan:   the same + kernel/configs/kcsan.config (KCSAN, lockdep, DEBUG_VM, ...)
+#   no-partition, no-numa: release + kernel/configs/FLAVOUR.config, the
+#            configurations the series must also build in (compile only)
 # Compiles through ccache; the cache lives outside the build tree
 # (KSMPART_CCACHE_DIR, default ~/.cache/ksmpart/ccache) so it survives clean clones.
 set -euo pipefail
@@ -18,6 +20,7 @@ case $flavour in
 release) ;;
 debug) fragments+=("$top/kernel/configs/debug.config") ;;
 kcsan) fragments+=("$top/kernel/configs/kcsan.config") ;;
+no-partition | no-numa) fragments+=("$top/kernel/configs/$flavour.config") ;;
 *) echo "build.sh: unknown flavour '$flavour'" >&2; exit 2 ;;
 esac
 

@@ -6,7 +6,10 @@
 #include <ksmpart/ksmpart.hpp>
 #include <linux/ksmpart.h>
 
+#include <sys/utsname.h>
+
 #include <algorithm>
+#include <fstream>
 #include <sstream>
 
 namespace ksmtool {
@@ -279,13 +282,32 @@ std::string rephrase(const std::string &what)
 
 } // namespace
 
+/// The version, and whether the running kernel can serve it: the first thing
+/// to ask on a freshly installed machine ("is this the ksmpart kernel?").
+static std::string version_text()
+{
+	std::string text = "ksmpart-tool " + std::string(ksmpart::version()) + " (libksmpart " +
+	                   std::string(ksmpart::version()) + ")\n";
+	struct utsname uts {};
+	text += "kernel " + std::string(uname(&uts) == 0 ? uts.release : "?") + ": ";
+	if (!ksmpart::probe()) {
+		return text + "no ksmpart (needs a kernel with CONFIG_KSM_PARTITION)";
+	}
+	std::ifstream enabled("/sys/kernel/mm/ksm/partitions/enabled");
+	int on = -1;
+	enabled >> on;
+	if (on == 0) {
+		return text +
+		       "ksmpart available, disabled (/sys/kernel/mm/ksm/partitions/enabled is 0)";
+	}
+	return text + "ksmpart available";
+}
+
 ParseOutcome parse_command_line(int argc, const char *const *argv, Options &o)
 {
 	CLI::App app{"Manage ksmpart partitions: partitioned, synchronous KSM page merging.",
 	             "ksmpart-tool"};
-	app.set_version_flag("-V,--version", "ksmpart-tool " + std::string(ksmpart::version()) +
-	                                         " (libksmpart " + std::string(ksmpart::version()) +
-	                                         ")");
+	app.set_version_flag("-V,--version", version_text());
 	app.require_subcommand(1);
 	app.footer(main_footer);
 

@@ -19,6 +19,7 @@
 #include <sstream>
 #include <string>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <thread>
 #include <vector>
 
@@ -348,6 +349,31 @@ protected:
 } // namespace
 
 // --- merge -------------------------------------------------------------
+
+// What the README tells a new admin to run: --version names the running
+// kernel and says it has ksmpart, and says so when the admin switch is off.
+TEST_F(Tool, VersionSaysTheKernelHasKsmpart)
+{
+	struct utsname uts {};
+	ASSERT_EQ(uname(&uts), 0);
+	auto v = tool({"--version"});
+	ASSERT_EQ(v.rc, 0) << describe(v);
+	EXPECT_NE(v.out.find("kernel " + std::string(uts.release) + ": ksmpart available"),
+	          std::string::npos)
+	    << v.out;
+	EXPECT_EQ(v.out.find("disabled"), std::string::npos) << v.out;
+
+	auto set_enabled = [](const char *value) {
+		std::ofstream f("/sys/kernel/mm/ksm/partitions/enabled");
+		f << value;
+		f.flush();
+		return f.good();
+	};
+	ASSERT_TRUE(set_enabled("0"));
+	auto off = tool({"--version"});
+	ASSERT_TRUE(set_enabled("1"));
+	EXPECT_NE(off.out.find("ksmpart available, disabled"), std::string::npos) << off.out;
+}
 
 TEST_F(Tool, MergeTwoPidsThenUnmergeAndLeave)
 {
