@@ -1060,23 +1060,32 @@ Json run_readonce(const Options &o)
 		w.fill(base + std::size_t(p) * w.bytes_per_proc(), p);
 	// The limit is the fastest of several ways to read every page once, in
 	// the same boot over the same memory: XXH3 (SIMD, which TCG emulates
-	// slowly), scalar XXH64, and plain 8-byte loads. Each pass is timed alone.
+	// slowly), scalar XXH64, and plain 8-byte loads, each timed alone.
 	struct Pass {
 		const char *name;
 		std::uint64_t (*page)(const unsigned char *, std::size_t);
 		std::uint64_t wall = 0, cpu = 0;
 	};
 	Pass passes[] = {{"xxh3", read_xxh3}, {"xxh64", read_xxh64}, {"words", read_words}};
+	// Two rounds, each pass's faster one counts: the first pass over the
+	// memory must not pay for whatever the fill left behind.
 	std::uint64_t acc = 0;
-	const Pass *best = nullptr;
-	for (Pass &pass : passes) {
-		std::uint64_t c0 = thread_cpu_ns(), t0 = wall_ns();
-		for (std::size_t off = 0; off < len; off += w.page_size)
-			acc ^= pass.page(base + off, w.page_size);
-		pass.wall = wall_ns() - t0;
-		pass.cpu = thread_cpu_ns() - c0;
+	for (int round = 0; round < 2; round++) {
+		for (Pass &pass : passes) {
+			std::uint64_t c0 = thread_cpu_ns(), t0 = wall_ns();
+			for (std::size_t off = 0; off < len; off += w.page_size)
+				acc ^= pass.page(base + off, w.page_size);
+			std::uint64_t wall = wall_ns() - t0, cpu = thread_cpu_ns() - c0;
+			if (!pass.wall || wall < pass.wall) {
+				pass.wall = wall;
+				pass.cpu = cpu;
+			}
+		}
+	}
+	const Pass *best = &passes[0];
+	for (const Pass &pass : passes) {
 		j.add(std::string(pass.name) + "_wall_ns", pass.wall);
-		if (!best || pass.wall < best->wall)
+		if (pass.wall < best->wall)
 			best = &pass;
 	}
 	munmap(m, len);
