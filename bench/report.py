@@ -198,6 +198,9 @@ def text(res):
     out.append(f"ksmpart benchmark: kernel {env.get('kernel', '?')}, {env.get('cpus', '?')} vCPU(s), "
                f"{int(env.get('mem_kib', 0)) // 1024} MiB, quick={env.get('quick', '?')}, "
                f"repeats={env.get('repeat', '?')}")
+    out.append(f"KSM structures: rmap item {env.get('rmap_item_bytes') or '?'} bytes, stable node "
+               f"{env.get('stable_node_bytes') or '?'} bytes (slab object sizes; '?' when merged "
+               f"into another cache)")
     out.append("")
     out.append("Ratios (dup workload unless noted; ksmpart / baseline, lower is better")
     out.append("except the speedup):")

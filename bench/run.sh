@@ -71,12 +71,22 @@ measure() {
 
 procs_for() { [[ $1 == worst ]] && echo 2 || echo "$procs"; }
 
+# Object size of a slab cache (KSM's tracking structures), null when the
+# cache is merged into another one and not listed.
+slab_objsize() {
+	local v
+	v=$(awk -v c="$1" '$1 == c { print $4 }' /proc/slabinfo 2>/dev/null)
+	echo "${v:-null}"
+}
+
 : >"$results"
 {
 	echo "{\"mode\": \"env\", \"kernel\": \"$(uname -r)\", \"cpus\": $(nproc)," \
 		"\"mem_kib\": $(awk '/MemTotal/ {print $2}' /proc/meminfo)," \
 		"\"thp_enabled\": \"$(cat /sys/kernel/mm/transparent_hugepage/enabled)\"," \
 		"\"max_page_sharing\": $(cat /sys/kernel/mm/ksm/max_page_sharing)," \
+		"\"rmap_item_bytes\": $(slab_objsize ksm_rmap_item)," \
+		"\"stable_node_bytes\": $(slab_objsize ksm_stable_node)," \
 		"\"quick\": ${q:-0}, \"repeat\": $repeat}"
 } >>"$results"
 log "kernel $(uname -r), $(nproc) CPUs, results in $results"
