@@ -19,9 +19,8 @@ source "$top/tests/check/tap.sh"
 echo "TAP version 13"
 echo "1..7"
 
-mapfile -t pkgs <"$dir/packages"
-image=${pkgs[0]}
-headers=${pkgs[1]}
+image=$(grep '^linux-image-' "$dir/packages" | grep -v -- '-dbg_' | head -n 1)
+headers=$(grep '^linux-headers-' "$dir/packages" | head -n 1)
 release=${image#linux-image-}
 release=${release%%_*}
 echo "# $image, $headers"
