@@ -899,7 +899,10 @@ public:
 	~KsmdSession()
 	{
 		try {
+			// 2 unmerges everything (within the write), 0 then leaves
+			// ksmd stopped: partitions refuse to merge while run is 2.
 			ksm_write("run", "2");
+			ksm_write("run", "0");
 			ksm_write("sleep_millisecs", sleep_);
 			ksm_write("pages_to_scan", scan_);
 		} catch (const std::exception &e) {

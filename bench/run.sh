@@ -91,7 +91,10 @@ slab_objsize() {
 } >>"$results"
 log "kernel $(uname -r), $(nproc) CPUs, results in $results"
 
+# 2 unmerges what global KSM merged, 0 then stops ksmd: partitions refuse
+# to merge while run is 2.
 echo 2 >/sys/kernel/mm/ksm/run
+echo 0 >/sys/kernel/mm/ksm/run
 
 # 1-4: each workload with ksm_merge (+ ksm_unmerge), ksmd (+ MADV_UNMERGEABLE),
 # and the read-once limit.
@@ -142,7 +145,10 @@ else
 	log "parallel: skipped (1 CPU)"
 fi
 
+# 2 unmerges what global KSM merged, 0 then stops ksmd: partitions refuse
+# to merge while run is 2.
 echo 2 >/sys/kernel/mm/ksm/run
+echo 0 >/sys/kernel/mm/ksm/run
 log "done: $(wc -l <"$results") lines, $failures invalid"
 # The report needs matplotlib for the plot only; the table is made without it.
 if command -v python3 >/dev/null; then
