@@ -34,13 +34,7 @@ mkdir -p "$out"
 # Debian's configuration. linux-config-6.12 may be a stable release ahead of
 # the pinned source (the archive keeps only its newest version); olddefconfig
 # reconciles the few options that differ and the note below says so.
-if ! dpkg-query -W -f='${Status}' "$DEB_CONFIG_PACKAGE" 2>/dev/null | grep -q 'ok installed'; then
-	sudo=""
-	[[ $(id -u) -eq 0 ]] || sudo=sudo
-	$sudo apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
-		"$DEB_CONFIG_PACKAGE" >&2
-fi
+"$top/scripts/deps.sh" deb
 debconfig=/usr/src/$DEB_CONFIG_PACKAGE/config.amd64_none_$flavour.xz
 [[ -f $debconfig ]] || { echo "build-deb: no $debconfig" >&2; exit 1; }
 config_version=$(dpkg-query -W -f='${Version}' "$DEB_CONFIG_PACKAGE")

@@ -307,7 +307,7 @@ ParseOutcome parse_command_line(int argc, const char *const *argv, Options &o)
 {
 	CLI::App app{"Manage ksmpart partitions: partitioned, synchronous KSM page merging.",
 	             "ksmpart-tool"};
-	app.set_version_flag("-V,--version", version_text());
+	app.set_version_flag("-V,--version", version_text);
 	app.require_subcommand(1);
 	app.footer(main_footer);
 
