@@ -149,18 +149,15 @@ enum ksm_merge_outcome {
 	KSM_MERGE_NOMEM,	/* the stable tree could not grow */
 };
 
-#ifdef CONFIG_KSM_PARTITION
 struct folio;
 struct mm_struct;
 struct page;
 struct vm_area_struct;
 
-static inline struct ksm_tree *stable_node_tree(struct ksm_stable_node *node)
-{
-	return node->tree;
-}
-
-/* mm/ksm.c: the machinery, for any tree */
+/*
+ * mm/ksm.c: the machinery, for any tree. Declared with or without
+ * CONFIG_KSM_PARTITION: mm/ksm.c defines most of them either way.
+ */
 struct ksm_rmap_item *alloc_rmap_item(struct ksm_tree *tree);
 void free_rmap_item(struct ksm_tree *tree, struct ksm_rmap_item *rmap_item);
 void remove_rmap_item_from_tree(struct ksm_tree *tree,
@@ -185,6 +182,12 @@ void ksm_global_unlock(void);
 bool ksm_unmerging(void);
 int ksm_default_max_page_sharing(void);
 void ksm_forget_mm(struct mm_struct *mm);
+
+#ifdef CONFIG_KSM_PARTITION
+static inline struct ksm_tree *stable_node_tree(struct ksm_stable_node *node)
+{
+	return node->tree;
+}
 
 /* mm/ksm_partition.c */
 struct kobject;
