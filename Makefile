@@ -151,11 +151,13 @@ clean:
 .PHONY: bench bench-deb
 BENCH_VM ?= --release
 BENCH_OUT ?= $(BUILD)/bench
+# Guest memory: the largest size step (4 GiB of pages) plus the kernel's own.
+BENCH_MEM ?= 6G
 bench:
 	@scripts/deps.sh kernel vm user bench
 	@$(MAKE) $(if $(filter --release,$(BENCH_VM)),kernel-release) user
-	tests/vm/run $(BENCH_VM) --smp 2 --mem 3G --timeout 3000 \
-		$(foreach v,$(filter-out BENCH_VM BENCH_OUT,$(filter BENCH_%,$(.VARIABLES))),--env '$(v)=$($(v))') \
+	tests/vm/run $(BENCH_VM) --smp 2 --mem $(BENCH_MEM) --timeout 5400 \
+		$(foreach v,$(filter-out BENCH_VM BENCH_OUT BENCH_MEM,$(filter BENCH_%,$(.VARIABLES))),--env '$(v)=$($(v))') \
 		-- $(CURDIR)/bench/run.sh $(BENCH_OUT)
 	@$(firstword $(wildcard /usr/bin/python3) python3) bench/report.py $(BENCH_OUT)
 

@@ -364,6 +364,19 @@ std::uint64_t anon_huge_kib(pid_t pid)
 	return 0;
 }
 
+/// The KSM rmap items global KSM keeps for a process (/proc/PID/ksm_stat),
+/// to compare the kernel memory of ksmd's tracking with a partition's.
+std::uint64_t ksm_rmap_items(pid_t pid)
+{
+	std::ifstream f("/proc/" + std::to_string(pid) + "/ksm_stat");
+	std::string key;
+	std::uint64_t value;
+	while (f >> key >> value)
+		if (key == "ksm_rmap_items")
+			return value;
+	return 0;
+}
+
 std::size_t count_partitions()
 {
 	DIR *d = opendir((ksm_dir + "partitions").c_str());
@@ -972,6 +985,9 @@ Json run_ksmd(const Options &o)
 	std::uint64_t wall = wall_ns() - t0;
 	std::uint64_t ticks1 = task_ticks(ksmd);
 	ksm_write("run", "0");
+	std::uint64_t rmap_items = 0;
+	for (unsigned p = 0; p < w.procs; p++)
+		rmap_items += ksm_rmap_items(ch.pid(p));
 	std::uint64_t final_sharing = ksm_value("pages_sharing");
 	std::uint64_t final_shared = ksm_value("pages_shared");
 	std::uint64_t final_scans = ksm_value("full_scans");
@@ -1016,6 +1032,7 @@ Json run_ksmd(const Options &o)
 	    .add("full_scans", scans - scans0)
 	    .add("pages_sharing", final_sharing)
 	    .add("pages_shared", final_shared)
+	    .add("rmap_items", rmap_items)
 	    .add("full_scans_final", final_scans - scans0)
 	    .add("pfn_saved", pfn_saved)
 	    .add("smart_scan", ksm_value("smart_scan"))

@@ -12,7 +12,7 @@
 #   BENCH_WORKLOADS        workloads compared with ksmd (default "dup unique zero thp worst")
 #   BENCH_MIB              their size (default 256; quick 64)
 #   BENCH_PROCS            member processes per workload (default 4; worst uses 2)
-#   BENCH_SIZES            size scaling, dup workload (default "16 64 256 1024"; quick "16 64")
+#   BENCH_SIZES            size scaling, dup workload (default "16 64 256 1024 4096"; quick "16 64")
 #   BENCH_SIZE_KSMD=0      skip ksmd and read-once at the scaling sizes
 #   BENCH_PARTS            partition counts (default "1 10 100 1000"; quick "1 10 100")
 #   BENCH_PARTS_MIB        total memory of the partition scaling (default 256; quick 32)
@@ -33,7 +33,7 @@ mib=${BENCH_MIB:-${q:+64}}
 mib=${mib:-256}
 procs=${BENCH_PROCS:-4}
 sizes=${BENCH_SIZES:-${q:+16 64}}
-sizes=${sizes:-16 64 256 1024}
+sizes=${sizes:-16 64 256 1024 4096}
 size_ksmd=${BENCH_SIZE_KSMD:-1}
 parts=${BENCH_PARTS:-${q:+1 10 100}}
 parts=${parts:-1 10 100 1000}
@@ -110,7 +110,7 @@ for w in $workloads; do
 	done
 done
 
-# 5a: per-page cost from 16 MiB to 1 GiB (dup workload).
+# 5a: per-page cost from 16 MiB to 4 GiB (dup workload).
 for s in $sizes; do
 	log "size $s MiB (dup, $procs processes)"
 	for ((r = 0; r < repeat; r++)); do
