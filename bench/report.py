@@ -19,17 +19,17 @@ MIB = 1048576.0
 
 # Targets (issue 18, "Performance II"; the two marked issue 6 are kept from
 # the first round): ratio key -> (comparison, bound, text).
-DUP_WORKLOADS = ("dup", "zero", "thp", "worst")
+WORKLOADS = ("dup", "unique", "zero", "thp", "worst")
+READONCE_BOUND = {"dup": 1.2, "zero": 1.2, "thp": 1.2, "worst": 1.5}  # unique: none
 TARGETS = {
-    **{f"readonce_ratio_{w}": ("<=", 1.5 if w == "worst" else 1.2,
-                               f"ksm_merge <= {1.5 if w == 'worst' else 1.2}x the read-once limit ({w})")
-       for w in DUP_WORKLOADS},
+    **{f"readonce_ratio_{w}": ("<=", b, f"ksm_merge <= {b}x the read-once limit ({w})")
+       for w, b in READONCE_BOUND.items()},
     **{f"cpu_ratio_{w}": ("<=", 0.4, f"CPU per merged page <= 0.4x ksmd's ({w})")
-       for w in DUP_WORKLOADS},
+       for w in READONCE_BOUND},
     **{f"unmerge_ratio_{w}": ("<=", 1.3, f"ksm_unmerge <= 1.3x MADV_UNMERGEABLE ({w})")
-       for w in ("dup", "unique", "zero", "thp", "worst")},
+       for w in WORKLOADS},
     **{f"memory_ratio_{w}": ("<=", 1.0, f"kernel memory per tracked page <= ksmd's ({w})")
-       for w in ("dup", "unique", "zero", "thp", "worst")},
+       for w in WORKLOADS},
     "size_flatness": ("<=", 0.15, "ns per page flat within +-15% over the sizes measured"),
     "parallel_speedup": (">=", 1.8, "2 partitions on 2 vCPUs >= 1.8x one"),
     "time_ratio": ("<=", 0.2, "time to full dedup >= 5x faster than ksmd (issue 6)"),
@@ -37,20 +37,12 @@ TARGETS = {
 }
 
 
-def tracked_bytes(row, env, merge):
+def tracked_bytes(items, shared, pages, env):
     """Kernel memory of KSM's tracking per page of the workload: rmap items and
     stable nodes (slab object sizes). Partitions also keep a member xarray and
     a candidate hash, not counted here."""
     item, node = env.get("rmap_item_bytes"), env.get("stable_node_bytes")
-    if not row or not item or not node:
-        return None
-    if merge:
-        items, shared = row.get("stats_rmap_items"), row.get("stats_pages_shared")
-        pages = row.get("pages_scanned")
-    else:
-        items, shared = row.get("rmap_items"), row.get("pages_shared")
-        pages = row.get("total_pages") or row.get("expected_pages")
-    if items is None or shared is None or not pages:
+    if not item or not node or items is None or shared is None or not pages:
         return None
     return (items * item + shared * node) / pages
 
@@ -164,8 +156,10 @@ def analyse(rows):
             e["readonce_ratio"] = ratio(m["wall_ns"], h["wall_ns"])
         if m and k:
             pages = m.get("pages_scanned")
-            e["merge_bytes_per_page"] = tracked_bytes(m, env, True)
-            e["ksmd_bytes_per_page"] = tracked_bytes(dict(k, total_pages=pages), env, False)
+            e["merge_bytes_per_page"] = tracked_bytes(
+                m.get("stats_rmap_items"), m.get("stats_pages_shared"), pages, env)
+            e["ksmd_bytes_per_page"] = tracked_bytes(
+                k.get("rmap_items"), k.get("pages_shared"), pages, env)
             e["memory_ratio"] = ratio(e["merge_bytes_per_page"], e["ksmd_bytes_per_page"])
         res["workloads"].append(e)
 
@@ -212,7 +206,7 @@ def analyse(rows):
     # The ratio table.
     r = res["ratios"]
     main = next((e for e in res["workloads"] if e["workload"] == "dup"), None)
-    for key in ("time_ratio", "cpu_ratio", "readonce_ratio", "unmerge_ratio", "memory_ratio"):
+    for key in ("time_ratio", "cpu_ratio", "readonce_ratio", "unmerge_ratio"):
         r[key] = main.get(key) if main else None
     for e in res["workloads"]:
         for key in ("cpu_ratio", "readonce_ratio", "unmerge_ratio", "memory_ratio"):

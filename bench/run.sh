@@ -71,6 +71,13 @@ measure() {
 
 procs_for() { [[ $1 == worst ]] && echo 2 || echo "$procs"; }
 
+# 2 unmerges what global KSM merged, 0 then stops ksmd: partitions refuse
+# to merge while run is 2.
+ksm_stop_and_unmerge() {
+	echo 2 >/sys/kernel/mm/ksm/run
+	echo 0 >/sys/kernel/mm/ksm/run
+}
+
 # Object size of a slab cache (KSM's tracking structures), null when the
 # cache is merged into another one and not listed.
 slab_objsize() {
@@ -91,10 +98,7 @@ slab_objsize() {
 } >>"$results"
 log "kernel $(uname -r), $(nproc) CPUs, results in $results"
 
-# 2 unmerges what global KSM merged, 0 then stops ksmd: partitions refuse
-# to merge while run is 2.
-echo 2 >/sys/kernel/mm/ksm/run
-echo 0 >/sys/kernel/mm/ksm/run
+ksm_stop_and_unmerge
 
 # 1-4: each workload with ksm_merge (+ ksm_unmerge), ksmd (+ MADV_UNMERGEABLE),
 # and the read-once limit.
@@ -145,10 +149,7 @@ else
 	log "parallel: skipped (1 CPU)"
 fi
 
-# 2 unmerges what global KSM merged, 0 then stops ksmd: partitions refuse
-# to merge while run is 2.
-echo 2 >/sys/kernel/mm/ksm/run
-echo 0 >/sys/kernel/mm/ksm/run
+ksm_stop_and_unmerge
 log "done: $(wc -l <"$results") lines, $failures invalid"
 # The report needs matplotlib for the plot only; the table is made without it.
 if command -v python3 >/dev/null; then
