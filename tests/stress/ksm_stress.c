@@ -455,6 +455,16 @@ static long my_partition(void)
 	return ksm_stat(0, "ksm_partition");
 }
 
+/*
+ * Partition ids use all 64 bits, so half of them are negative as a long:
+ * a member is "not 0 and not ksm_stat's -1 (unreadable)", never "> 0".
+ * An id of ~0 is a 2^-64 chance.
+ */
+static bool is_member_id(long id)
+{
+	return id != 0 && id != -1;
+}
+
 /* ------------------------------------------------------------------ */
 /* A worker process                                                    */
 
@@ -1174,7 +1184,7 @@ static void merge_all(void)
 /* The membership a child of a member must have (abi.md 3, fork). */
 static bool child_membership_ok(long before, long now)
 {
-	if (before > 0)
+	if (is_member_id(before))
 		return now == before;
 	/* A racing merge of another thread may have joined main meanwhile. */
 	return now == 0 || now == (long)ctl->main_id;
@@ -1384,7 +1394,7 @@ static void do_fork(struct thr *t, enum fork_mode mode)
 		if (read(towards_parent[0], &id, sizeof(id)) != sizeof(id)) {
 			act_fail(a, "no partition id from the child before exec");
 		} else {
-			if (id > 0)
+			if (is_member_id(id))
 				INC(exec_from_member);
 			/* Wait for the new image: it answers once exec completed. */
 			if (poll(&p, 1, 60000) == 1 && read(towards_parent[0], &c, 1) == 1) {
@@ -2107,6 +2117,9 @@ static void report_action(int a)
 		}
 		break;
 	case A_EXEC:
+		printf("# exec: %llu from members (main's id %s as a long)\n",
+		       (unsigned long long)GET(exec_from_member),
+		       (long)ctl->main_id < 0 ? "negative" : "positive");
 		if (!GET(exec_from_member)) {
 			ok = false;
 			snprintf(why, sizeof(why), "no exec from a member");
