@@ -62,6 +62,7 @@ struct ksm_tree {
  * @rmap_hlist_len: number of rmap_item entries in hlist or STABLE_NODE_CHAIN
  * @nid: NUMA node id of stable tree in which linked (may not match kpfn)
  * @tree: the tree the node belongs to (with KSM partitions only)
+ * @checksum: checksum of the KSM page's content (in a partition's tree only)
  */
 struct ksm_stable_node {
 	union {
@@ -91,6 +92,7 @@ struct ksm_stable_node {
 #endif
 #ifdef CONFIG_KSM_PARTITION
 	struct ksm_tree *tree;
+	u32 checksum;
 #endif
 };
 
@@ -203,6 +205,10 @@ ksm_partition_cand_search_insert(struct ksm_tree *tree,
 				 struct page *page, struct page **tree_pagep);
 void ksm_partition_cand_del(struct ksm_tree *tree,
 			    struct ksm_rmap_item *rmap_item);
+bool ksm_partition_stable_may_hold(struct ksm_tree *tree, u32 checksum);
+void ksm_partition_stable_added(struct ksm_tree *tree,
+				struct ksm_stable_node *stable_node,
+				u32 checksum);
 void ksm_partition_handover(struct ksm_tree *tree,
 			    struct ksm_rmap_item *rmap_item,
 			    struct folio *folio);
@@ -240,6 +246,18 @@ ksm_partition_cand_search_insert(struct ksm_tree *tree,
 
 static inline void ksm_partition_cand_del(struct ksm_tree *tree,
 					  struct ksm_rmap_item *rmap_item)
+{
+}
+
+static inline bool ksm_partition_stable_may_hold(struct ksm_tree *tree,
+						 u32 checksum)
+{
+	return true;
+}
+
+static inline void ksm_partition_stable_added(struct ksm_tree *tree,
+					      struct ksm_stable_node *stable_node,
+					      u32 checksum)
 {
 }
 

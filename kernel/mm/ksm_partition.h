@@ -62,6 +62,10 @@ struct ksm_partition_activity {
  * @cand_key: key of the hash that spreads candidates over @candidates
  * @candidates: hash table (by checksum) of pages without a twin yet
  * @candidate_bits: log2 of the number of buckets in @candidates
+ * @stable_filter: bitmap of the checksums of @tree's KSM pages (a Bloom
+ *	filter: a clear bit proves that no KSM page has that content)
+ * @stable_filter_bits: log2 of the number of bits in @stable_filter
+ * @stable_filter_fill: KSM pages added to @stable_filter since it was built
  * @members_lock: protects @members and @nr_members
  * @members: struct ksm_member of every member mm
  * @nr_members: number of entries in @members
@@ -86,6 +90,9 @@ struct ksm_partition {
 	siphash_key_t cand_key;
 	struct hlist_head *candidates;
 	unsigned int candidate_bits;
+	unsigned long *stable_filter;
+	unsigned int stable_filter_bits;
+	unsigned long stable_filter_fill;
 
 	spinlock_t members_lock;	/* @members, @nr_members */
 	struct list_head members;

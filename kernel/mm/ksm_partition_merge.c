@@ -203,6 +203,120 @@ ksm_partition_cand_search_insert(struct ksm_tree *tree,
 }
 
 /*
+ * The stable filter. A page without a stable node would walk the
+ * content-ordered stable tree, a page compare per level, to learn what is
+ * usually so: no KSM page has its content (on Arcangeli's worst case each
+ * compare reads almost two pages). A Bloom filter of the KSM pages'
+ * checksums says so without reading any page: a page whose checksum is not
+ * in it skips the walk. Bits are not cleared as KSM pages go, a stale one
+ * only costs a walk; the filter is rebuilt from the tree at twice
+ * KSM_STABLE_FILTER_BITS bits per KSM page when that many were added since.
+ */
+#define KSM_STABLE_FILTER_MIN_BITS	12
+#define KSM_STABLE_FILTER_MAX_BITS	32
+#define KSM_STABLE_FILTER_SHIFT		4	/* 16 bits a KSM page */
+
+/* Two bits of 2^@bits: false positives ~5% at 16 bits a page */
+static void stable_filter_index(struct ksm_partition *part, unsigned int bits,
+				u32 checksum, unsigned long index[2])
+{
+	u64 hash = siphash_1u32(checksum, &part->cand_key);
+	unsigned long mask = (1UL << bits) - 1;
+
+	index[0] = (unsigned long)hash & mask;
+	index[1] = (unsigned long)(hash >> 32) & mask;
+}
+
+static void stable_filter_set(struct ksm_partition *part,
+			      unsigned long *filter, unsigned int bits,
+			      u32 checksum)
+{
+	unsigned long index[2];
+
+	stable_filter_index(part, bits, checksum, index);
+	__set_bit(index[0], filter);
+	__set_bit(index[1], filter);
+}
+
+/* A new filter from the checksums of the KSM pages in the tree */
+static void stable_filter_build(struct ksm_partition *part)
+{
+	unsigned long pages = part->tree.pages_shared + 1;
+	struct ksm_stable_node *stable_node, *dup;
+	unsigned long *filter;
+	struct rb_node *rb;
+	unsigned int bits;
+
+	bits = clamp_t(unsigned int,
+		       order_base_2(pages << (KSM_STABLE_FILTER_SHIFT + 1)),
+		       KSM_STABLE_FILTER_MIN_BITS, KSM_STABLE_FILTER_MAX_BITS);
+	kvfree(part->stable_filter);
+	part->stable_filter_bits = bits;
+	part->stable_filter_fill = pages;
+	filter = kvcalloc(BITS_TO_LONGS(1UL << bits), sizeof(*filter),
+			  GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
+	/* Without a filter every page walks the tree: slower, still right */
+	part->stable_filter = filter;
+	if (!filter)
+		return;
+
+	for (rb = rb_first(&part->stable_root); rb; rb = rb_next(rb)) {
+		stable_node = rb_entry(rb, struct ksm_stable_node, node);
+		if (stable_node->rmap_hlist_len != STABLE_NODE_CHAIN) {
+			stable_filter_set(part, filter, bits,
+					  stable_node->checksum);
+			continue;
+		}
+		/* The dups of a chain have the same content */
+		hlist_for_each_entry(dup, &stable_node->hlist, hlist_dup)
+			stable_filter_set(part, filter, bits, dup->checksum);
+	}
+}
+
+/**
+ * ksm_partition_stable_may_hold - may a KSM page of the tree have this content
+ * @tree: a partition's tree, locked
+ * @checksum: checksum of the content
+ *
+ * Return: false if no KSM page of @tree has content of @checksum, so a
+ * stable tree search would find nothing; true if one may.
+ */
+bool ksm_partition_stable_may_hold(struct ksm_tree *tree, u32 checksum)
+{
+	struct ksm_partition *part = tree_partition(tree);
+	unsigned long index[2];
+
+	lockdep_assert_held(tree->lock);
+	if (!part->stable_filter)
+		return true;
+	stable_filter_index(part, part->stable_filter_bits, checksum, index);
+	return test_bit(index[0], part->stable_filter) &&
+	       test_bit(index[1], part->stable_filter);
+}
+
+/**
+ * ksm_partition_stable_added - a KSM page was inserted in a partition's tree
+ * @tree: the partition's tree, locked
+ * @stable_node: the KSM page's stable node (a dup if in a chain)
+ * @checksum: checksum of its content
+ */
+void ksm_partition_stable_added(struct ksm_tree *tree,
+				struct ksm_stable_node *stable_node,
+				u32 checksum)
+{
+	struct ksm_partition *part = tree_partition(tree);
+
+	lockdep_assert_held(tree->lock);
+	stable_node->checksum = checksum;
+	if (++part->stable_filter_fill >
+	    (1UL << part->stable_filter_bits) >> KSM_STABLE_FILTER_SHIFT)
+		stable_filter_build(part);
+	else if (part->stable_filter)
+		stable_filter_set(part, part->stable_filter,
+				  part->stable_filter_bits, checksum);
+}
+
+/*
  * @mm's membership in @part, or NULL if it is not a member (or is leaving).
  * Under part->lock the answer holds: members of @part go away or start
  * leaving only under it, and others' structs are freed after a grace period.
@@ -327,43 +441,66 @@ static bool item_still_mapped(struct vm_area_struct *vma,
 	return mapped;
 }
 
+/* Which of a member's rmap items member_drop_items() forgets */
+enum member_drop {
+	DROP_ALL,		/* all: the mm has no mappings (left) there */
+	DROP_UNMAPPED,		/* all but those whose KSM page it still maps */
+	DROP_CANDIDATES,	/* the candidates only */
+};
+
+/* Items found per walk of the xarray, dropped after it */
+#define KSM_DROP_BATCH	32
+
 /*
- * Forget the member's rmap items for [@start, @end) except those whose KSM
- * page it still maps (merged again meanwhile). With @mm_locked, the caller
- * holds the member's mmap_lock; without, the mm has no mappings left.
+ * Forget the member's rmap items for [@start, @end) chosen by @which; for
+ * DROP_UNMAPPED the caller holds the member's mmap_lock. The items are
+ * found a batch at a time by one walk of the xarray under RCU (part->lock
+ * keeps out other writers), not one lookup per item; dropping them may
+ * sleep (the KSM page's lock, handover), so it is done after the walk.
  */
 static void member_drop_items(struct ksm_member *member, unsigned long start,
-			      unsigned long end, bool mm_locked)
+			      unsigned long end, enum member_drop which)
 {
-	struct ksm_rmap_item *rmap_item;
+	struct ksm_rmap_item *batch[KSM_DROP_BATCH];
+	XA_STATE(xas, &member->items, start >> PAGE_SHIFT);
+	unsigned long last = (end - 1) >> PAGE_SHIFT;
 	struct vm_area_struct *vma = NULL;
-	unsigned long index;
+	struct ksm_rmap_item *rmap_item;
+	unsigned int n, i;
 
 	lockdep_assert_held(&member->part->lock);
-	xa_for_each_range(&member->items, index, rmap_item,
-			  start >> PAGE_SHIFT, (end - 1) >> PAGE_SHIFT) {
-		if (mm_locked) {
-			unsigned long addr = index << PAGE_SHIFT;
+	do {
+		n = 0;
+		rcu_read_lock();
+		xas_for_each(&xas, rmap_item, last) {
+			unsigned long addr = xas.xa_index << PAGE_SHIFT;
 
-			if (!vma || addr >= vma->vm_end)
-				vma = find_vma(member->mm, addr);
-			if (item_still_mapped(vma, rmap_item))
+			if (which == DROP_CANDIDATES &&
+			    !(rmap_item->address & UNSTABLE_FLAG))
 				continue;
+			if (which == DROP_UNMAPPED) {
+				if (!vma || addr >= vma->vm_end)
+					vma = find_vma(member->mm, addr);
+				if (item_still_mapped(vma, rmap_item))
+					continue;
+			}
+			batch[n] = rmap_item;
+			if (++n == KSM_DROP_BATCH)
+				break;
 		}
-		member_drop_item(member, rmap_item);
-	}
+		xas_pause(&xas);
+		rcu_read_unlock();
+		for (i = 0; i < n; i++)
+			member_drop_item(member, batch[i]);
+		cond_resched();
+	} while (n == KSM_DROP_BATCH);
 }
 
 /* Forget all of the member's rmap items: it has no mappings any more */
 static void member_drop_all(struct ksm_member *member)
 {
-	struct ksm_rmap_item *rmap_item;
-	unsigned long index;
-
-	lockdep_assert_held(&member->part->lock);
 	/* Not bounded by TASK_SIZE: that is the caller's, maybe a compat one */
-	xa_for_each(&member->items, index, rmap_item)
-		member_drop_item(member, rmap_item);
+	member_drop_items(member, 0, ULONG_MAX, DROP_ALL);
 	xa_destroy(&member->items);
 }
 
@@ -795,7 +932,7 @@ int ksm_partition_merge_range(struct ksm_partition *part,
 			 * back mapped, and rmap must find it then.
 			 */
 			if (hole || (!skipped && !swapped))
-				member_drop_items(member, addr, next, false);
+				member_drop_items(member, addr, next, DROP_ALL);
 			mutex_unlock(&part->lock);
 			goto advance;
 		}
@@ -870,7 +1007,7 @@ int ksm_partition_unmerge_range(struct ksm_partition *part,
 		/* It may have left meanwhile: then its items are gone */
 		member = part_member(part, mm);
 		if (member)
-			member_drop_items(member, addr, stop, true);
+			member_drop_items(member, addr, stop, DROP_UNMAPPED);
 		mmap_read_unlock(mm);
 		mutex_unlock(&part->lock);
 	}
@@ -894,9 +1031,8 @@ int ksm_partition_unmerge_range(struct ksm_partition *part,
  */
 int ksm_partition_leave(struct ksm_partition *part, struct mm_struct *mm)
 {
-	struct ksm_rmap_item *rmap_item;
 	struct ksm_member *member;
-	unsigned long index, done;
+	unsigned long done;
 	int err;
 
 	if (mutex_lock_killable(&part->lock))
@@ -907,9 +1043,7 @@ int ksm_partition_leave(struct ksm_partition *part, struct mm_struct *mm)
 		return -ENOENT;
 	}
 	WRITE_ONCE(member->leaving, true);
-	xa_for_each(&member->items, index, rmap_item)
-		if (rmap_item->address & UNSTABLE_FLAG)
-			member_drop_item(member, rmap_item);
+	member_drop_items(member, 0, ULONG_MAX, DROP_CANDIDATES);
 	mutex_unlock(&part->lock);
 
 	/* The mm reference keeps the member: it cannot exit meanwhile */
@@ -925,7 +1059,7 @@ int ksm_partition_leave(struct ksm_partition *part, struct mm_struct *mm)
 		/* Still a member; the pages unmerged so far keep no item */
 		if (done) {
 			mmap_read_lock(mm);
-			member_drop_items(member, 0, done, true);
+			member_drop_items(member, 0, done, DROP_UNMAPPED);
 			mmap_read_unlock(mm);
 		}
 		WRITE_ONCE(member->leaving, false);
@@ -1004,14 +1138,17 @@ void ksm_partition_release_tree(struct ksm_partition *part)
 	if (WARN_ONCE(busy || tree->pages_shared || tree->pages_sharing ||
 		      tree->pages_unshared || tree->rmap_items ||
 		      tree->stable_node_chains || tree->stable_node_dups,
-		      "ksm: partition %llu torn down while its pages are mapped\n",
-		      part->id))
+		      "ksm: partition %llu torn down while its pages are mapped (busy %d shared %lu sharing %lu unshared %lu items %lu chains %lu dups %lu)\n",
+		      part->id, busy, tree->pages_shared, tree->pages_sharing,
+		      tree->pages_unshared, tree->rmap_items,
+		      tree->stable_node_chains, tree->stable_node_dups))
 		return;
 
 	mutex_lock(&ksm_partitions_lock);
 	list_del(&part->all_node);
 	mutex_unlock(&ksm_partitions_lock);
 	kvfree(part->candidates);
+	kvfree(part->stable_filter);
 	ksm_partition_free(part);
 }
 
@@ -1029,6 +1166,14 @@ int ksm_partition_init_tree(struct ksm_partition *part)
 				    GFP_KERNEL_ACCOUNT);
 	if (!part->candidates)
 		return -ENOMEM;
+	part->stable_filter_bits = KSM_STABLE_FILTER_MIN_BITS;
+	part->stable_filter = kvcalloc(BITS_TO_LONGS(1UL << part->stable_filter_bits),
+				       sizeof(*part->stable_filter),
+				       GFP_KERNEL_ACCOUNT);
+	if (!part->stable_filter) {
+		kvfree(part->candidates);
+		return -ENOMEM;
+	}
 	get_random_bytes(&part->cand_key, sizeof(part->cand_key));
 	mutex_init(&part->lock);
 	part->stable_root = RB_ROOT;
@@ -1114,7 +1259,7 @@ static int unmerge_member(struct ksm_member *member)
 	mmap_read_lock(mm);
 	err = ksm_unmerge_range(mm, 0, mm->task_size, &done);
 	if (done)
-		member_drop_items(member, 0, done, true);
+		member_drop_items(member, 0, done, DROP_UNMAPPED);
 	mmap_read_unlock(mm);
 	/* The last reference would exit the member under part->lock */
 	mmput_async(mm);

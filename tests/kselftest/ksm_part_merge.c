@@ -283,6 +283,61 @@ TEST(merge_again_already_shared)
 	munmap(buf, NG * psize());
 }
 
+/*
+ * Thousands of KSM pages, then a third copy of each content: every copy must
+ * merge into the existing KSM page (one stable lookup each), none may wait
+ * as a candidate. The partition's filter of KSM page checksums, which lets
+ * pages skip the stable tree, is rebuilt several times on the way (at 256,
+ * 512, 1024 and 2048 KSM pages): a checksum lost in a rebuild shows here.
+ */
+TEST(merge_many_ksm_pages_found_again)
+{
+	const size_t n = 3000;
+	struct ksm_merge_result res;
+	char *pairs, *third;
+	uint64_t *seeds;
+	int pm, fd, moved = 0;
+	size_t i;
+
+	seeds = malloc(2 * n * sizeof(*seeds));
+	ASSERT_NE(NULL, seeds);
+	for (i = 0; i < 2 * n; i++)
+		seeds[i] = 0x5f000 + i / 2;
+	pairs = map_seeded(2 * n, seeds);
+	ASSERT_NE(NULL, pairs);
+	third = map_seeded(n, seeds);	/* overwritten below */
+	ASSERT_NE(NULL, third);
+	for (i = 0; i < n; i++)
+		fill_page(third + i * psize(), 0x5f000 + i);
+	fd = sys_ksm_open(NULL, 0, 0);
+	ASSERT_LE(0, fd);
+
+	ASSERT_EQ((ssize_t)(2 * n * psize()),
+		  merge_range(fd, KSM_PIDFD_SELF, pairs, 2 * n * psize(), &res));
+	EXPECT_COUNTS(res, 2 * n, n, 0, n, 0, 0, 0);
+	ASSERT_EQ((ssize_t)(n * psize()),
+		  merge_range(fd, KSM_PIDFD_SELF, third, n * psize(), &res));
+	/* Into the KSM pages there: merged, no candidate left */
+	EXPECT_COUNTS(res, n, n, 0, 0, 0, 0, 0);
+
+	pm = pagemap_open(0);
+	ASSERT_LE(0, pm);
+	for (i = 0; i < n; i++) {
+		uint64_t a = pfn_of(pm, pairs + 2 * i * psize());
+
+		if (!a || a != pfn_of(pm, third + i * psize()))
+			moved++;
+	}
+	close(pm);
+	EXPECT_EQ(0, moved) TH_LOG("%d third copies not on their KSM page", moved);
+	EXPECT_EQ(-1, first_bad_page(pairs, 2 * n, seeds));
+	EXPECT_EQ(0, sys_ksm_leave(fd, KSM_PIDFD_SELF, 0));
+	close(fd);
+	munmap(pairs, 2 * n * psize());
+	munmap(third, n * psize());
+	free(seeds);
+}
+
 TEST(merge_result_size_and_null)
 {
 	struct {
