@@ -156,7 +156,7 @@ BENCH_MEM ?= 6G
 bench:
 	@scripts/deps.sh kernel vm user bench
 	@$(MAKE) $(if $(filter --release,$(BENCH_VM)),kernel-release) user
-	tests/vm/run $(BENCH_VM) --smp 2 --mem $(BENCH_MEM) --timeout 5400 \
+	tests/vm/run $(BENCH_VM) --smp 2 --mem $(BENCH_MEM) --timeout 5400 --append slab_nomerge \
 		$(foreach v,$(filter-out BENCH_VM BENCH_OUT BENCH_MEM,$(filter BENCH_%,$(.VARIABLES))),--env '$(v)=$($(v))') \
 		-- $(CURDIR)/bench/run.sh $(BENCH_OUT)
 	@$(firstword $(wildcard /usr/bin/python3) python3) bench/report.py $(BENCH_OUT)

@@ -32,6 +32,8 @@
 #include <fcntl.h>
 #include <fstream>
 #include <functional>
+#include <mutex>
+#include <new>
 #include <sched.h>
 #include <sstream>
 #include <stdexcept>
@@ -397,7 +399,27 @@ struct CmdResult {
 	int pad;
 	std::uint64_t wall_ns;
 	std::uint64_t cpu_ns;
+	// Command 'W' (write every page in turn until told to stop): the
+	// writes made and their latency.
+	std::uint64_t writes, p50_ns, p99_ns, max_ns;
 };
+
+/// Median, 99th percentile and maximum of latency samples, in place.
+struct Latency {
+	std::uint64_t n = 0, p50 = 0, p99 = 0, max = 0;
+};
+template <typename T> Latency latency_of(std::vector<T> &v)
+{
+	Latency l;
+	if (v.empty())
+		return l;
+	std::sort(v.begin(), v.end());
+	l.n = v.size();
+	l.p50 = v[v.size() / 2];
+	l.p99 = v[std::min(v.size() - 1, v.size() * 99 / 100)];
+	l.max = v.back();
+	return l;
+}
 
 /// The member processes: forked children owning the workload's pages at the
 /// same address. Killed and reaped on destruction.
@@ -413,7 +435,12 @@ public:
 		}
 	}
 
-	~Children() { reap(); }
+	~Children()
+	{
+		reap();
+		if (stop_)
+			munmap(stop_, sizeof(*stop_));
+	}
 
 	/// Kill and reap every child (idempotent).
 	void reap()
@@ -446,8 +473,32 @@ public:
 	/// Run command 'M' (MADV_MERGEABLE) or 'U' (MADV_UNMERGEABLE) in child p.
 	CmdResult command(unsigned p, char c)
 	{
+		send(p, c);
+		return result();
+	}
+
+	/// Child p writes one byte of each of its pages in turn, the value that
+	/// is there (content unchanged), timing each write, until stop_writing().
+	void start_writing(unsigned p)
+	{
+		stop_->store(0);
+		send(p, 'W');
+	}
+	CmdResult stop_writing()
+	{
+		stop_->store(1);
+		return result();
+	}
+
+private:
+	void send(unsigned p, char c)
+	{
 		if (write(cmd_fds_[p], &c, 1) != 1)
 			fail_errno("command to child");
+	}
+
+	CmdResult result()
+	{
 		CmdResult r{};
 		ssize_t n;
 		do
@@ -457,12 +508,11 @@ public:
 			fail("a child died running a command");
 		if (r.err) {
 			errno = r.err;
-			fail_errno(std::string("madvise in child (command ") + c + ")");
+			fail_errno("madvise in child");
 		}
 		return r;
 	}
 
-private:
 	void start(bool commands)
 	{
 		const Workload &w = w_;
@@ -485,6 +535,12 @@ private:
 		// depend on the distribution's THP default.
 		if (madvise(base_, len, w.kind == Kind::thp ? MADV_HUGEPAGE : MADV_NOHUGEPAGE))
 			fail_errno("madvise(MADV_[NO]HUGEPAGE)");
+
+		void *flag = mmap(nullptr, sizeof(*stop_), PROT_READ | PROT_WRITE,
+		                  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		if (flag == MAP_FAILED)
+			fail_errno("mmap of the stop flag");
+		stop_ = new (flag) std::atomic<int>(0);
 
 		int ready[2], res[2];
 		if (pipe2(ready, O_CLOEXEC) || pipe2(res, O_CLOEXEC))
@@ -542,6 +598,12 @@ private:
 				pause();
 		while (read(cmd_r, &c, 1) == 1) {
 			CmdResult r{};
+			if (c == 'W') {
+				write_pages(r);
+				if (write(res_w, &r, sizeof(r)) != ssize_t(sizeof(r)))
+					_exit(1);
+				continue;
+			}
 			std::uint64_t t0 = wall_ns(), c0 = thread_cpu_ns();
 			int adv = c == 'M' ? MADV_MERGEABLE : MADV_UNMERGEABLE;
 			if (madvise(base_, len, adv))
@@ -554,8 +616,30 @@ private:
 		_exit(0);
 	}
 
+	void write_pages(CmdResult &r)
+	{
+		std::vector<std::uint32_t> t;
+		t.reserve(std::size_t(1) << 22); // allocated before the clock starts
+		std::size_t i = 0;
+		while (!stop_->load(std::memory_order_relaxed)) {
+			volatile unsigned char *q = base_ + i * w_.page_size;
+			std::uint64_t t0 = wall_ns();
+			*q = *q;
+			std::uint64_t dt = wall_ns() - t0;
+			if (t.size() < t.capacity())
+				t.push_back(std::uint32_t(std::min<std::uint64_t>(dt, UINT32_MAX)));
+			i = (i + 1) % w_.pages_per_proc;
+		}
+		Latency l = latency_of(t);
+		r.writes = l.n;
+		r.p50_ns = l.p50;
+		r.p99_ns = l.p99;
+		r.max_ns = l.max;
+	}
+
 	const Workload &w_;
 	unsigned char *base_ = nullptr;
+	std::atomic<int> *stop_ = nullptr;
 	std::vector<pid_t> pids_;
 	std::vector<int> cmd_fds_;
 	std::vector<ksmpart::Pidfd> pidfds_;
@@ -611,7 +695,7 @@ struct Options {
 void usage()
 {
 	std::fputs(
-	    "usage: ksmpart-bench merge|ksmd|readonce [--workload dup|unique|zero|thp|worst]\n"
+	    "usage: ksmpart-bench merge|ksmd|readonce|latency [--workload dup|unique|zero|thp|worst]\n"
 	    "  [--total-mib M] [--procs N] [--partitions P] [--cross R] [--within R]\n"
 	    "  [--group G] [--threads T] [--pin-cpu C] [--unmerge] [--timeout SEC]\n"
 	    "  [--tag TAG]\n",
@@ -625,7 +709,7 @@ Options parse(int argc, char **argv)
 		usage();
 	Options o;
 	o.mode = argv[1];
-	if (o.mode != "merge" && o.mode != "ksmd" && o.mode != "readonce")
+	if (o.mode != "merge" && o.mode != "ksmd" && o.mode != "readonce" && o.mode != "latency")
 		usage();
 	for (int i = 2; i < argc; i++) {
 		std::string a = argv[i];
@@ -1118,6 +1202,99 @@ Json run_readonce(const Options &o)
 	return j;
 }
 
+// ---------------------------------------------------------------- latency
+
+/// What a merge costs others (issue 18), one partition, procs >= 2. While
+/// one thread merges every member: (1) member 0 writes a byte of each of its
+/// pages in turn, timing each write: a write to a page merged meanwhile
+/// takes a COW fault, one to a page being write-protected waits for the
+/// merge; (2) another thread merges member 1's first page over and over
+/// (every 200 us), timing each call: each call takes part->lock once, so its
+/// longest time minus its median without a merge running bounds the longest
+/// time the merging thread held part->lock at a stretch. Then the same two
+/// probes with no merge running, as their baseline: member 0's pages merged
+/// again first, so that its writes fault as often.
+Json run_latency(const Options &o)
+{
+	const Workload &w = o.w;
+	if (w.procs < 2 || w.partitions != 1)
+		fail("latency needs --procs 2 or more and one partition");
+	Json j = common(o);
+	auto part = ksmpart::Partition::anonymous();
+	if (!part)
+		fail("ksm_open: " + part.error().message());
+	Children ch(w, true);
+	std::vector<ksmpart::Range> all{ch.range()};
+	std::vector<ksmpart::Range> one{ksmpart::Range::of(
+	    reinterpret_cast<const void *>(ch.range().start), w.page_size)};
+	std::string error;
+	std::mutex error_lock; // the probe thread merges too
+	auto merge = [&](unsigned p, const std::vector<ksmpart::Range> &r) {
+		auto rep = part->merge(ch.pidfd(p), r);
+		std::lock_guard<std::mutex> guard(error_lock);
+		if (!rep.complete() && error.empty())
+			error = rep.error.message();
+	};
+	auto lock_probe = [&](std::atomic<bool> &running, std::vector<std::uint64_t> &out) {
+		while (running.load()) {
+			std::uint64_t t0 = wall_ns();
+			merge(1, one);
+			out.push_back(wall_ns() - t0);
+			std::this_thread::sleep_for(std::chrono::microseconds(200));
+		}
+	};
+
+	// During a merge.
+	std::vector<std::uint64_t> busy_calls;
+	std::atomic<bool> running{true};
+	ch.start_writing(0);
+	std::thread probe(lock_probe, std::ref(running), std::ref(busy_calls));
+	std::uint64_t t0 = wall_ns();
+	for (unsigned p = 0; p < w.procs; p++)
+		merge(p, all);
+	std::uint64_t wall = wall_ns() - t0;
+	running = false;
+	probe.join();
+	CmdResult busy_faults = ch.stop_writing();
+
+	// Without: as long, or 200 probe calls at least.
+	merge(0, all);
+	std::vector<std::uint64_t> idle_calls;
+	running = true;
+	ch.start_writing(0);
+	probe = std::thread(lock_probe, std::ref(running), std::ref(idle_calls));
+	std::this_thread::sleep_for(std::chrono::nanoseconds(wall));
+	while (idle_calls.size() < 200)
+		std::this_thread::sleep_for(std::chrono::milliseconds(10));
+	running = false;
+	probe.join();
+	CmdResult idle_faults = ch.stop_writing();
+
+	Latency busy = latency_of(busy_calls), idle = latency_of(idle_calls);
+	j.add("wall_ns", wall)
+	    .add("lock_calls", busy.n)
+	    .add("lock_p50_ns", busy.p50)
+	    .add("lock_p99_ns", busy.p99)
+	    .add("lock_max_ns", busy.max)
+	    .add("idle_lock_calls", idle.n)
+	    .add("idle_lock_p50_ns", idle.p50)
+	    .add("idle_lock_p99_ns", idle.p99)
+	    .add("idle_lock_max_ns", idle.max)
+	    .add("hold_max_ns", busy.max > idle.p50 ? busy.max - idle.p50 : 0)
+	    .add("fault_writes", busy_faults.writes)
+	    .add("fault_p50_ns", busy_faults.p50_ns)
+	    .add("fault_p99_ns", busy_faults.p99_ns)
+	    .add("fault_max_ns", busy_faults.max_ns)
+	    .add("idle_fault_writes", idle_faults.writes)
+	    .add("idle_fault_p50_ns", idle_faults.p50_ns)
+	    .add("idle_fault_p99_ns", idle_faults.p99_ns)
+	    .add("idle_fault_max_ns", idle_faults.max_ns)
+	    .add("valid", error.empty() && busy.n > 0)
+	    .add("reason", error.empty() ? std::string(busy.n ? "" : "no probe call during the merge")
+	                                 : "merge did not complete: " + error);
+	return j;
+}
+
 } // namespace
 
 int main(int argc, char **argv)
@@ -1137,9 +1314,10 @@ int main(int argc, char **argv)
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 	try {
-		Json j = o.mode == "merge"  ? run_merge(o)
-		         : o.mode == "ksmd" ? run_ksmd(o)
-		                            : run_readonce(o);
+		Json j = o.mode == "merge"     ? run_merge(o)
+		         : o.mode == "ksmd"    ? run_ksmd(o)
+		         : o.mode == "latency" ? run_latency(o)
+		                               : run_readonce(o);
 		std::printf("%s\n", j.str().c_str());
 		return 0;
 	} catch (const std::exception &e) {

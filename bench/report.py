@@ -110,7 +110,7 @@ def verdict(key, value):
 
 def analyse(rows):
     env = next((r for r in rows if r.get("mode") == "env"), {})
-    meas = [r for r in rows if r.get("mode") in ("merge", "ksmd", "readonce")]
+    meas = [r for r in rows if r.get("mode") in ("merge", "ksmd", "readonce", "latency")]
     invalid = [r for r in meas if not r.get("valid")]
     valid = [r for r in meas if r.get("valid")]
 
@@ -119,7 +119,7 @@ def analyse(rows):
                 and all(r.get(k) == v for k, v in kw.items())]
 
     res = {"env": env, "invalid": invalid, "workloads": [], "sizes": [],
-           "partitions": [], "parallel": None, "ratios": {}}
+           "partitions": [], "parallel": None, "latency": [], "ratios": {}}
     # Guest speed probe of every row (see calibrate() in ksmpart-bench.cpp):
     # per-page costs are also given scaled to the median speed.
     calibs = [r["calib_ns"] for r in valid if r.get("calib_ns")]
@@ -202,6 +202,20 @@ def analyse(rows):
         w1 = median([r["wall_ns"] for r in pin])
         res["parallel"] = {"total_mib": par[0]["total_mib"], "wall_2cpu_ns": wp,
                            "wall_1cpu_ns": w1, "speedup": w1 / wp, "repeats": len(par)}
+
+    # 5d: latency (no bound in issue 18: reported). Worst case over the
+    # repetitions: a maximum is what a latency-sensitive member meets.
+    for w in WORKLOADS:
+        lat = pick("latency", "latency", workload=w)
+        if lat:
+            res["latency"].append({"workload": w, "repeats": len(lat), **{
+                k: max(x[k] for x in lat) for k in
+                ("hold_max_ns", "lock_max_ns", "idle_lock_max_ns", "lock_p99_ns",
+                 "idle_lock_p99_ns", "fault_max_ns", "idle_fault_max_ns", "fault_p99_ns",
+                 "idle_fault_p99_ns")},
+                "idle_lock_p50_ns": median([x["idle_lock_p50_ns"] for x in lat]),
+                "lock_calls": sum(x["lock_calls"] for x in lat),
+                "fault_writes": sum(x["fault_writes"] for x in lat)})
 
     # The ratio table.
     r = res["ratios"]
@@ -293,6 +307,22 @@ def text(res):
             out.append(f"  {e['partitions']:>6} {e['total_mib']:>6.0f} {e['ns_per_page']:>8.0f} "
                        f"{fmt(e.get('ns_per_page_cal'), '.0f'):>8} "
                        f"{fmt(mibps(e['merge']), '.0f'):>8}")
+    if res["latency"]:
+        out.append("")
+        out.append("Latency during a merge (max over the repetitions; us; 'idle' = same probe, no merge):")
+        out.append(f"  {'workload':9} {'hold':>7} {'probe':>7} {'idle':>7} {'p99':>7} {'idle':>7} "
+                   f"{'fault':>7} {'idle':>7} {'p99':>7} {'idle':>7} {'calls':>6} {'writes':>8}")
+        for e in res["latency"]:
+            us = lambda k: fmt(e[k] / 1e3, '.0f')  # noqa: E731
+            out.append(f"  {e['workload']:9} {us('hold_max_ns'):>7} {us('lock_max_ns'):>7} "
+                       f"{us('idle_lock_max_ns'):>7} {us('lock_p99_ns'):>7} {us('idle_lock_p99_ns'):>7} "
+                       f"{us('fault_max_ns'):>7} {us('idle_fault_max_ns'):>7} "
+                       f"{us('fault_p99_ns'):>7} {us('idle_fault_p99_ns'):>7} "
+                       f"{e['lock_calls']:>6} {e['fault_writes']:>8}")
+        out.append("  (probe = a 1-page ksm_merge into the same partition every 200 us, max and p99;")
+        out.append("   hold = its max during the merge minus its median without one, a bound on the")
+        out.append("   longest part->lock hold; fault = one write of a member to its own page, max and")
+        out.append("   p99; under TCG the idle maxima show the emulator's own stalls)")
     c = res["calibration"]
     out.append("")
     out.append(f"Guest speed probe (XXH3 of 32 MiB before each measurement): median "
@@ -363,7 +393,8 @@ def main(argv):
          "targets": {k: {"op": v[0], "bound": v[1], "text": v[2],
                          "verdict": verdict(k, res["ratios"].get(k))} for k, v in TARGETS.items()},
          "workloads": res["workloads"], "sizes": res["sizes"], "partitions": res["partitions"],
-         "parallel": res["parallel"], "calibration": res["calibration"],
+         "parallel": res["parallel"], "latency": res["latency"],
+         "calibration": res["calibration"],
          "invalid": res["invalid"]}, indent=1) + "\n")
     t = text(res)
     (out / "summary.txt").write_text(t)

@@ -149,6 +149,16 @@ else
 	log "parallel: skipped (1 CPU)"
 fi
 
+# What a merge costs others: a member's page faults and part->lock waiters
+# (ksmpart-bench latency), once per workload with duplicates.
+for w in $workloads; do
+	[[ $w == unique ]] && continue
+	log "latency: $w ($mib MiB)"
+	for ((r = 0; r < repeat; r++)); do
+		measure latency --tag latency --workload "$w" --total-mib "$mib" --procs "$(procs_for "$w")"
+	done
+done
+
 ksm_stop_and_unmerge
 log "done: $(wc -l <"$results") lines, $failures invalid"
 # The report needs matplotlib for the plot only; the table is made without it.
