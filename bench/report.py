@@ -11,6 +11,7 @@ match the workload) are listed and never enter a ratio. Repeated ksm_merge
 measurements are summarised by their median.
 """
 import json
+import math
 import statistics
 import sys
 from pathlib import Path
@@ -37,14 +38,27 @@ TARGETS = {
 }
 
 
-def tracked_bytes(items, shared, pages, env):
+def tracked_bytes(items, shared, pages, env, index=0):
     """Kernel memory of KSM's tracking per page of the workload: rmap items and
-    stable nodes (slab object sizes). Partitions also keep a member xarray and
-    a candidate hash, not counted here."""
+    stable nodes (slab object sizes), plus a partition's index (index bytes)."""
     item, node = env.get("rmap_item_bytes"), env.get("stable_node_bytes")
     if not item or not node or items is None or shared is None or not pages:
         return None
-    return (items * item + shared * node) / pages
+    return (items * item + shared * node + index) / pages
+
+
+def partition_index_bytes(m):
+    """A partition's index besides rmap items and stable nodes: the members'
+    xarrays (measured: radix tree nodes allocated during the merge), the
+    candidate table (8-byte buckets, doubled at two candidates a bucket, 64
+    at least) and the stable filter (16-32 bits a KSM page, 512 bytes at
+    least; taken at 32), the last two from the kernel's sizing rules."""
+    if m.get("xarray_bytes") is None:
+        return None
+    unshared, shared = m.get("pages_unshared", 0), m.get("stats_pages_shared", 0)
+    cand_bits = max(6, math.ceil(math.log2(unshared)) - 1) if unshared > 2 else 6
+    filter_bits = min(32, max(12, math.ceil(math.log2((shared + 1) * 32))))
+    return m["xarray_bytes"] + 8 * 2 ** cand_bits + 2 ** filter_bits // 8
 
 
 def load(path):
@@ -156,8 +170,10 @@ def analyse(rows):
             e["readonce_ratio"] = ratio(m["wall_ns"], h["wall_ns"])
         if m and k:
             pages = m.get("pages_scanned")
+            index = partition_index_bytes(m)
             e["merge_bytes_per_page"] = tracked_bytes(
-                m.get("stats_rmap_items"), m.get("stats_pages_shared"), pages, env)
+                m.get("stats_rmap_items"), m.get("stats_pages_shared"), pages, env,
+                index) if index is not None else None
             e["ksmd_bytes_per_page"] = tracked_bytes(
                 k.get("rmap_items"), k.get("pages_shared"), pages, env)
             e["memory_ratio"] = ratio(e["merge_bytes_per_page"], e["ksmd_bytes_per_page"])
@@ -259,9 +275,10 @@ def text(res):
         note = notes.get(key, "")
         out.append(f"  {name:68} {fmt(r.get(key)):>8}  {op} {bound:<4g}  {verdict(key, r.get(key))}"
                    + (f"  ({note})" if note else ""))
-    out.append("  (memory: rmap items and stable nodes by slab object size, per page of the workload;")
-    out.append("   a partition's member xarray and candidate hash are not counted; unmerge of 'unique'")
-    out.append("   frees the rmap items, MADV_UNMERGEABLE leaves them to ksmd's next scan)")
+    out.append("  (memory: rmap items and stable nodes by slab object size, per page of the workload,")
+    out.append("   plus for partitions the members' xarrays (radix tree nodes allocated during the")
+    out.append("   merge), the candidate table and the stable filter (sized by the kernel's rules);")
+    out.append("   unmerge of 'unique' frees the rmap items, MADV_UNMERGEABLE leaves them to ksmd)")
     out.append("")
     out.append("Per workload (MiB/s = workload memory / wall time; ratios as above):")
     out.append(f"  {'workload':9} {'MiB':>6} {'merged':>8} {'merge':>8} {'ksmd':>8} {'hash':>8} "
