@@ -455,8 +455,10 @@ enum member_drop {
  * Forget the member's rmap items for [@start, @end) chosen by @which; for
  * DROP_UNMAPPED the caller holds the member's mmap_lock. The items are
  * found a batch at a time by one walk of the xarray under RCU (part->lock
- * keeps out other writers), not one lookup per item; dropping them may
- * sleep (the KSM page's lock, handover), so it is done after the walk.
+ * keeps out other writers and keeps the items), not one lookup per item.
+ * Whether the member still maps an item's KSM page and dropping it may
+ * sleep (a hugetlb VMA's lock now at that address, the KSM page's lock,
+ * handover), so both are done after the walk.
  */
 static void member_drop_items(struct ksm_member *member, unsigned long start,
 			      unsigned long end, enum member_drop which)
@@ -473,25 +475,26 @@ static void member_drop_items(struct ksm_member *member, unsigned long start,
 		n = 0;
 		rcu_read_lock();
 		xas_for_each(&xas, rmap_item, last) {
-			unsigned long addr = xas.xa_index << PAGE_SHIFT;
-
 			if (which == DROP_CANDIDATES &&
 			    !(rmap_item->address & UNSTABLE_FLAG))
 				continue;
-			if (which == DROP_UNMAPPED) {
-				if (!vma || addr >= vma->vm_end)
-					vma = find_vma(member->mm, addr);
-				if (item_still_mapped(vma, rmap_item))
-					continue;
-			}
 			batch[n] = rmap_item;
 			if (++n == KSM_DROP_BATCH)
 				break;
 		}
 		xas_pause(&xas);
 		rcu_read_unlock();
-		for (i = 0; i < n; i++)
+		for (i = 0; i < n; i++) {
+			unsigned long addr = batch[i]->address & PAGE_MASK;
+
+			if (which == DROP_UNMAPPED) {
+				if (!vma || addr >= vma->vm_end)
+					vma = find_vma(member->mm, addr);
+				if (item_still_mapped(vma, batch[i]))
+					continue;
+			}
 			member_drop_item(member, batch[i]);
+		}
 		cond_resched();
 	} while (n == KSM_DROP_BATCH);
 }

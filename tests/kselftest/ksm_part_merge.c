@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #include "ksmpart.h"
 
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 
 #include "kselftest_harness.h"
@@ -1402,6 +1403,61 @@ TEST_F(hugetlb, merge_hugetlb_skipped)
 	EXPECT_EQ(0, sys_ksm_leave(fd, KSM_PIDFD_SELF, 0));
 	close(fd);
 	munmap(buf, hsz);
+}
+
+/*
+ * Merged pages replaced by a hugetlb mapping (MAP_FIXED), then unmerged:
+ * their rmap items are still listed, and checking whether the member still
+ * maps their KSM pages walks the hugetlb VMA, which takes its (sleeping)
+ * lock. The unmerge forgets the items and the partition is empty after.
+ */
+TEST_F(hugetlb, unmerge_after_hugetlb_replaced_merged_pages)
+{
+	struct ksm_partition_stats st = { .size = sizeof(st) };
+	struct ksm_merge_result res;
+	size_t hsz, i;
+	char *area, *buf, *huge;
+	int fd;
+
+	hsz = meminfo_kb("Hugepagesize") * 1024;
+	if (self->saved < 0 || (long)hsz <= 0)
+		SKIP(return, "no hugetlb support");
+	if (meminfo_kb("HugePages_Free") < 1) {
+		self->changed = true;
+		write_long_path("/proc/sys/vm/nr_hugepages", self->saved + 1);
+		if (meminfo_kb("HugePages_Free") < 1)
+			SKIP(return, "could not reserve a huge page");
+	}
+	/* A huge-page-aligned stretch of base pages */
+	area = mmap(NULL, 2 * hsz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, area);
+	buf = (char *)(((uintptr_t)area + hsz - 1) & ~(uintptr_t)(hsz - 1));
+	ASSERT_EQ(0, madvise(buf, hsz, MADV_NOHUGEPAGE));
+	for (i = 0; i < 8; i++)
+		fill_page(buf + i * psize(), 0x35000 + i / 2);
+	fd = sys_ksm_open(NULL, 0, 0);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ((ssize_t)(8 * psize()), merge_range(fd, KSM_PIDFD_SELF, buf, 8 * psize(), &res));
+	EXPECT_COUNTS(res, 8, 4, 0, 4, 0, 0, 0);
+
+	huge = mmap(buf, hsz, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_FIXED, -1, 0);
+	if (huge == MAP_FAILED) {
+		close(fd);
+		munmap(area, 2 * hsz);
+		SKIP(return, "MAP_HUGETLB failed: %s", strerror(errno));
+	}
+	ASSERT_EQ(buf, huge);
+	huge[0] = 1;	/* populate it */
+	EXPECT_EQ((ssize_t)(8 * psize()), unmerge_range(fd, KSM_PIDFD_SELF, buf, 8 * psize()));
+	ASSERT_EQ(0, ioctl(fd, KSM_IOC_GET_STATS, &st));
+	EXPECT_EQ(0, st.rmap_items);
+	EXPECT_EQ(0, st.pages_shared);
+	EXPECT_EQ(0, st.pages_sharing);
+	EXPECT_EQ(1, huge[0]);
+	EXPECT_EQ(0, sys_ksm_leave(fd, KSM_PIDFD_SELF, 0));
+	close(fd);
+	munmap(area, 2 * hsz);
 }
 
 TEST(merge_absent_pages)
