@@ -1366,23 +1366,33 @@ FIXTURE_TEARDOWN(hugetlb)
 		write_long_path("/proc/sys/vm/nr_hugepages", self->saved);
 }
 
+/* A free huge page (one more reserved if needed): NULL, or why there is none */
+static const char *reserve_huge_page(FIXTURE_DATA(hugetlb) *self, size_t *hsz)
+{
+	*hsz = meminfo_kb("Hugepagesize") * 1024;
+	if (self->saved < 0 || (long)*hsz <= 0)
+		return "no hugetlb support";
+	if (meminfo_kb("HugePages_Free") < 1) {
+		self->changed = true;
+		write_long_path("/proc/sys/vm/nr_hugepages", self->saved + 1);
+		if (meminfo_kb("HugePages_Free") < 1)
+			return "could not reserve a huge page";
+	}
+	return NULL;
+}
+
 TEST_F(hugetlb, merge_hugetlb_skipped)
 {
 	struct ksm_merge_result res;
+	const char *why;
 	uint64_t p0, p1;
 	size_t hsz;
 	char *buf;
 	int fd;
 
-	hsz = meminfo_kb("Hugepagesize") * 1024;
-	if (self->saved < 0 || (long)hsz <= 0)
-		SKIP(return, "no hugetlb support");
-	if (meminfo_kb("HugePages_Free") < 1) {
-		self->changed = true;
-		write_long_path("/proc/sys/vm/nr_hugepages", self->saved + 1);
-		if (meminfo_kb("HugePages_Free") < 1)
-			SKIP(return, "could not reserve a huge page");
-	}
+	why = reserve_huge_page(self, &hsz);
+	if (why)
+		SKIP(return, "%s", why);
 	buf = mmap(NULL, hsz, PROT_READ | PROT_WRITE,
 		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
 	if (buf == MAP_FAILED)
@@ -1415,19 +1425,14 @@ TEST_F(hugetlb, unmerge_after_hugetlb_replaced_merged_pages)
 {
 	struct ksm_partition_stats st = { .size = sizeof(st) };
 	struct ksm_merge_result res;
-	size_t hsz, i;
 	char *area, *buf, *huge;
+	const char *why;
+	size_t hsz, i;
 	int fd;
 
-	hsz = meminfo_kb("Hugepagesize") * 1024;
-	if (self->saved < 0 || (long)hsz <= 0)
-		SKIP(return, "no hugetlb support");
-	if (meminfo_kb("HugePages_Free") < 1) {
-		self->changed = true;
-		write_long_path("/proc/sys/vm/nr_hugepages", self->saved + 1);
-		if (meminfo_kb("HugePages_Free") < 1)
-			SKIP(return, "could not reserve a huge page");
-	}
+	why = reserve_huge_page(self, &hsz);
+	if (why)
+		SKIP(return, "%s", why);
 	/* A huge-page-aligned stretch of base pages */
 	area = mmap(NULL, 2 * hsz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, area);
