@@ -3211,7 +3211,7 @@ int main(int argc, char **argv)
 			    "slab objects %ld -> %ld; %s", slab_base, slab_end, gb);
 	}
 	/*
-	 * It drifted before the fork fix (patch 0006: the child's count).
+	 * It drifted before the fork fix (kernel/patches/0004: the child's count).
 	 * Partitions' zero pages are counted in partitions/ksm_zero_pages only.
 	 */
 	{
