@@ -123,16 +123,18 @@ TEST(create_never_joins_another_users_partition)
 	close(to_a[1]);
 	wait_status(a);
 	ASSERT_EQ(0, st);
-	TH_LOG("uid 1001 ksm_open(name, CREATE, 0600): %s%s (owner uid %lld, id %lld; uid 1000's is %lld)",
+	TH_LOG("uid 1001 ksm_open(name, CREATE, 0600): %s%s (owner uid %lld, id %lld;"
+	       " uid 1000's is %lld)",
 	       shm->ret[0] >= 0 ? "succeeded" : "failed: ",
-	       shm->ret[0] >= 0 ? "" : strerror(shm->errs[0]), shm->owner_uid, shm->id[1], shm->id[0]);
+	       shm->ret[0] >= 0 ? "" : strerror(shm->errs[0]), shm->owner_uid, shm->id[1],
+	       shm->id[0]);
 	EXPECT_EQ(-1, shm->ret[0]) TH_LOG("F8: CREATE returned another user's partition");
 	if (shm->ret[0] < 0)
 		EXPECT_EQ(EEXIST, shm->errs[0]);
 	EXPECT_LE(0, shm->ret[1]) TH_LOG("uid 1001 explicit open: %s", strerror(shm->errs[1]));
 	EXPECT_EQ(shm->id[0], shm->id[2]);
-	EXPECT_LE(0, shm->ret[3]) TH_LOG("uid 1000 CREATE on its own partition: %s",
-					strerror(shm->errs[3]));
+	EXPECT_LE(0, shm->ret[3])
+		TH_LOG("uid 1000 CREATE on its own partition: %s", strerror(shm->errs[3]));
 	EXPECT_EQ(shm->id[0], shm->id[3]);
 }
 
@@ -237,7 +239,7 @@ struct inflight {
 	char *buf;
 	ssize_t ret;
 	int err;
-	volatile int done;
+	int done;
 };
 
 static void *inflight_merge(void *arg)
@@ -246,7 +248,7 @@ static void *inflight_merge(void *arg)
 
 	m->ret = merge_range(m->fd, KSM_PIDFD_SELF, m->buf, INFLIGHT_PAGES * psize(), NULL);
 	m->err = errno;
-	m->done = 1;
+	KSM_WRITE_ONCE(m->done, 1);
 	return NULL;
 }
 
@@ -267,9 +269,9 @@ TEST(run_2_stops_merge_in_flight)
 	m.fd = sys_ksm_open(NULL, 0, 0);
 	ASSERT_LE(0, m.fd);
 	ASSERT_EQ(0, pthread_create(&t, NULL, inflight_merge, &m));
-	while (!m.done && part_fdinfo(0, m.fd, "ksm_pages_sharing") < 64)
+	while (!KSM_READ_ONCE(m.done) && part_fdinfo(0, m.fd, "ksm_pages_sharing") < 64)
 		usleep(10000);
-	ASSERT_FALSE(m.done) TH_LOG("the merge ended before run=2 could be written");
+	ASSERT_FALSE(KSM_READ_ONCE(m.done)) TH_LOG("the merge ended before run=2 could be written");
 	fprintf(stderr, "# %lld pages sharing: writing run=2\n",
 		part_fdinfo(0, m.fd, "ksm_pages_sharing"));
 	ASSERT_EQ(0, ksm_sysfs_write("run", 2));
@@ -278,7 +280,8 @@ TEST(run_2_stops_merge_in_flight)
 	pthread_join(t, NULL);
 	ksm_sysfs_write("run", 0);
 	ASSERT_EQ(0, ioctl(m.fd, KSM_IOC_GET_STATS, &st));
-	TH_LOG("ksm_merge of %d pages, run=2 written meanwhile: %zd bytes (%s); after: pages_shared %llu pages_sharing %llu",
+	TH_LOG("ksm_merge of %d pages, run=2 written meanwhile: %zd bytes (%s);"
+	       " after: pages_shared %llu pages_sharing %llu",
 	       INFLIGHT_PAGES, m.ret, m.ret < 0 ? strerror(m.err) : "partial",
 	       (unsigned long long)st.pages_shared, (unsigned long long)st.pages_sharing);
 	EXPECT_GT((ssize_t)(INFLIGHT_PAGES * psize()), m.ret)
@@ -374,11 +377,15 @@ TEST(global_counters_are_global_ksm_only)
 	ASSERT_EQ(2, res.pages_merged);
 	f_shared = part_fdinfo(0, fd, "ksm_pages_shared") - f_shared;
 	f_sharing = part_fdinfo(0, fd, "ksm_pages_sharing") - f_sharing;
-	TH_LOG("a partition merge (fdinfo pages_shared +%lld, pages_sharing +%lld): /sys/kernel/mm/ksm/pages_shared %ld -> %ld, pages_sharing %ld -> %ld; partitions/pages_shared %ld -> %ld, pages_sharing %ld -> %ld",
-	       f_shared, f_sharing, g_shared, ksm_pages_shared(), g_sharing, ksm_pages_sharing(),
+	TH_LOG("a partition merge: fdinfo pages_shared +%lld, pages_sharing +%lld",
+	       f_shared, f_sharing);
+	TH_LOG("/sys/kernel/mm/ksm/pages_shared %ld -> %ld, pages_sharing %ld -> %ld",
+	       g_shared, ksm_pages_shared(), g_sharing, ksm_pages_sharing());
+	TH_LOG("partitions/pages_shared %ld -> %ld, pages_sharing %ld -> %ld",
 	       p_shared, ksm_sysfs_read("partitions/pages_shared"), p_sharing,
 	       ksm_sysfs_read("partitions/pages_sharing"));
-	EXPECT_EQ(g_shared, ksm_pages_shared()) TH_LOG("F10: global pages_shared moved with a partition");
+	EXPECT_EQ(g_shared, ksm_pages_shared())
+		TH_LOG("F10: global pages_shared moved with a partition");
 	EXPECT_EQ(g_sharing, ksm_pages_sharing());
 	EXPECT_EQ(p_shared + f_shared, ksm_sysfs_read("partitions/pages_shared"));
 	EXPECT_EQ(p_sharing + f_sharing, ksm_sysfs_read("partitions/pages_sharing"));
@@ -440,12 +447,14 @@ TEST(unprivileged_cannot_list)
 	st = wait_status(pid);
 	close(fd);
 	ASSERT_EQ(0, st);
-	TH_LOG("as uid %d: open /proc/ksm_partitions: %s; partitions/pages_shared: %s; pages_sharing: %s",
+	TH_LOG("as uid %d: open /proc/ksm_partitions: %s; partitions/pages_shared: %s;"
+	       " pages_sharing: %s",
 	       NOBODY, shm->ret[0] >= 0 ? "ok" : strerror(shm->errs[0]),
 	       shm->ret[1] >= 0 ? "ok" : strerror(shm->errs[1]),
 	       shm->ret[2] >= 0 ? "ok" : strerror(shm->errs[2]));
 	EXPECT_EQ(-1, shm->ret[0]);
-	EXPECT_EQ(EACCES, shm->errs[0]) TH_LOG("L4: /proc/ksm_partitions not root-only (or missing)");
+	EXPECT_EQ(EACCES, shm->errs[0])
+		TH_LOG("L4: /proc/ksm_partitions not root-only (or missing)");
 	EXPECT_EQ(-1, shm->ret[1]);
 	EXPECT_EQ(EACCES, shm->errs[1]);
 	EXPECT_EQ(-1, shm->ret[2]);
@@ -538,7 +547,8 @@ TEST(proc_ksm_partitions_lists_fdinfo_values)
 		EXPECT_STREQ(v, f[3]);
 		fdinfo_text(fds[i], "ksm_flags", v, sizeof(v));
 		EXPECT_EQ(strtoul(v, NULL, 0), strtoul(f[4], NULL, 0));
-		EXPECT_EQ(0, strncmp(f[4], "0x", 2) && strcmp(f[4], "0")) TH_LOG("flags %s not hex", f[4]);
+		EXPECT_EQ(0, strncmp(f[4], "0x", 2) && strcmp(f[4], "0"))
+			TH_LOG("flags %s not hex", f[4]);
 		for (k = 0; k < NKEYS; k++) {
 			long long want = part_fdinfo(0, fds[i], keys[k]);
 			long long got = strtoll(f[5 + k], NULL, 10);

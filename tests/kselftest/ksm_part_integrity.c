@@ -98,12 +98,14 @@ TEST_F_TIMEOUT(long_run, lazyfree_ksm_page_partition, 120)
 		a = map_anon(3);
 		CHILD_CHECK(a);
 		memset(a, 0x77, 3 * ps);
-		CHILD_CHECK(merge_range(fd, KSM_PIDFD_SELF, a, 2 * ps, &shm->res) == 2 * (ssize_t)ps);
+		CHILD_CHECK(merge_range(fd, KSM_PIDFD_SELF, a, 2 * ps, &shm->res) ==
+			    2 * (ssize_t)ps);
 		CHILD_CHECK(shm->res.pages_merged == 1);
 		/* K only at a, then lazyfree */
 		CHILD_CHECK(unmerge_range(fd, KSM_PIDFD_SELF, a + ps, ps) == (ssize_t)ps);
 		CHILD_CHECK(madvise(a, ps, MADV_FREE) == 0);
-		CHILD_CHECK(merge_range(fd, KSM_PIDFD_SELF, a + 2 * ps, ps, &shm->res) == (ssize_t)ps);
+		CHILD_CHECK(merge_range(fd, KSM_PIDFD_SELF, a + 2 * ps, ps, &shm->res) ==
+			    (ssize_t)ps);
 		shm->merged = shm->res.pages_merged;
 		put_byte(from[1], 'r');
 		get_byte(to[0]);
@@ -121,7 +123,8 @@ TEST_F_TIMEOUT(long_run, lazyfree_ksm_page_partition, 120)
 	st = wait_status(pid);
 	test_cgroup_remove(cg, enabled);
 	ASSERT_EQ(0, st);
-	EXPECT_EQ(0, shm->bad) TH_LOG("F3: data lost: the lazyfree KSM page was discarded for the new mapper");
+	EXPECT_EQ(0, shm->bad)
+		TH_LOG("F3: data lost: the lazyfree KSM page was discarded for the new mapper");
 }
 
 /* Global KSM: X and Y merge by ksmd, Y goes, X MADV_FREEs, ksmd merges Z onto it. */
@@ -224,7 +227,8 @@ TEST_F_TIMEOUT(long_run, lazyfree_ksm_page_ksmd, 300)
 	ksm_knobs_restore(&knobs);
 	test_cgroup_remove(cg, enabled);
 	ASSERT_EQ(0, st);
-	EXPECT_EQ(0, sz->bad) TH_LOG("F3 (global KSM): data lost for the process ksmd merged onto a lazyfree KSM page");
+	EXPECT_EQ(0, sz->bad)
+		TH_LOG("F3 (global KSM): data lost for the process merged onto a lazyfree page");
 }
 
 /* ------------------------------------------------------------------ */
@@ -232,7 +236,7 @@ TEST_F_TIMEOUT(long_run, lazyfree_ksm_page_ksmd, 300)
 
 struct writer {
 	char *p;
-	volatile int done;
+	int done;
 };
 
 static void *write_page(void *arg)
@@ -240,7 +244,7 @@ static void *write_page(void *arg)
 	struct writer *w = arg;
 
 	w->p[0] = 0x42;
-	w->done = 1;
+	KSM_WRITE_ONCE(w->done, 1);
 	return NULL;
 }
 
@@ -290,8 +294,9 @@ TEST_F_TIMEOUT(long_run, uffd_wp_survives_merge, 60)
 	pfd.fd = uffd;
 	pfd.events = POLLIN;
 	if (poll(&pfd, 1, 3000) == 1 && read(uffd, &msg, sizeof(msg)) == sizeof(msg) &&
-	    msg.event == UFFD_EVENT_PAGEFAULT && (msg.arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP)) {
-		trapped = !w.done;
+	    msg.event == UFFD_EVENT_PAGEFAULT &&
+	    (msg.arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP)) {
+		trapped = !KSM_READ_ONCE(w.done);
 		wp.mode = 0;	/* resolve: unprotect and wake the writer */
 		ioctl(uffd, UFFDIO_WRITEPROTECT, &wp);
 	}
@@ -299,7 +304,8 @@ TEST_F_TIMEOUT(long_run, uffd_wp_survives_merge, 60)
 	TH_LOG("after the merge: page 0 KSM %d, pagemap uffd-wp %d; the write %s the monitor",
 	       merged0, bit57, trapped ? "trapped to" : "did not reach");
 	EXPECT_TRUE(bit57) TH_LOG("F6: the merge dropped uffd-wp from the PTE");
-	EXPECT_TRUE(trapped || !merged0) TH_LOG("F6: a write to a uffd-wp page was missed by the monitor");
+	EXPECT_TRUE(trapped || !merged0)
+		TH_LOG("F6: a write to a uffd-wp page was missed by the monitor");
 	EXPECT_EQ(0x42, ISO(buf, 0)[0]);
 	close(pm);
 	close(uffd);
@@ -322,7 +328,8 @@ TEST_F_TIMEOUT(long_run, soft_dirty_survives_merge, 60)
 	pm = pagemap_open(0);
 	ASSERT_LE(0, pm);
 	if (!(pagemap_entry(pm, ISO(buf, 0)) & PM_SOFT_DIRTY))
-		SKIP(return, "no soft-dirty tracking (CONFIG_MEM_SOFT_DIRTY off): pagemap bit 55 stays clear after a write");
+		SKIP(return,
+		     "no soft-dirty tracking (CONFIG_MEM_SOFT_DIRTY off): pagemap bit 55 stays clear after a write");
 	fd = sys_ksm_open(NULL, 0, 0);
 	ASSERT_LE(0, fd);
 	ASSERT_LE(0, merge_range(fd, KSM_PIDFD_SELF, buf, ISO_LEN(2), &res));
@@ -331,7 +338,7 @@ TEST_F_TIMEOUT(long_run, soft_dirty_survives_merge, 60)
 	TH_LOG("after the merge: page 0 KSM %d, soft-dirty %d", page_is_ksm(0, ISO(buf, 0)),
 	       !!(pagemap_entry(pm, ISO(buf, 0)) & PM_SOFT_DIRTY));
 	EXPECT_TRUE(pagemap_entry(pm, ISO(buf, 0)) & PM_SOFT_DIRTY)
-		TH_LOG("F6: the merge dropped soft-dirty: a page written since clear_refs looks clean");
+		TH_LOG("F6: the merge dropped soft-dirty: a page written since clear_refs");
 	close(pm);
 	close(fd);
 	munmap(buf, ISO_LEN(2));

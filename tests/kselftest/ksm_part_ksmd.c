@@ -51,7 +51,7 @@ struct shm {
 	pid_t c_pid;
 	int err;
 	struct ksm_merge_result res;
-	volatile int stop;
+	int stop;
 	long iterations;
 };
 
@@ -94,8 +94,9 @@ static int ksm_frames_shared(struct __test_metadata *_metadata, const char *what
 			continue;
 		for (j = 0; j < n; j++)
 			if (pb[j] == pa[i]) {
-				TH_LOG("%s: KSM frame %#llx of pid %d page %zu is mapped by pid %d page %zu",
-				       what, (unsigned long long)pa[i], a, i, b, j);
+				TH_LOG("%s: KSM frame %#llx of pid %d page %zu is mapped",
+				       what, (unsigned long long)pa[i], a, i);
+				TH_LOG("  by pid %d page %zu", b, j);
 				bad++;
 			}
 	}
@@ -211,7 +212,8 @@ static int f2_cmd(struct chan *ch, int cmd)
 FIXTURE_SETUP(f2)
 {
 	ksm_knobs_save(&self->knobs);
-	self->p = self->c = -1;
+	self->p = -1;
+	self->c = -1;
 	self->shm = map_shared(sizeof(*self->shm));
 	ASSERT_NE(NULL, self->shm);
 	ASSERT_EQ(0, ksmd_go_fast());
@@ -252,11 +254,12 @@ TEST_F_TIMEOUT(f2, cow_shared_with_nonmember, 300)
 		/* ksmd merges C's pages first: C's copy of page 0 is shared with P */
 		ASSERT_EQ(0, f2_cmd(&self->cc, 'g'));
 		ASSERT_EQ(0, self->shm->err);
-		ASSERT_TRUE(wait_ksm(self->c, ISO(buf, 1), 120)) TH_LOG("ksmd did not merge C's pages");
+		ASSERT_TRUE(wait_ksm(self->c, ISO(buf, 1), 120))
+			TH_LOG("ksmd did not merge C's pages");
 		ASSERT_TRUE(ksmd_full_scans_wait(2, 120));
 		bad += ksm_frames_shared(_metadata, "after ksmd, before the join", self->p, self->c,
 					 buf, F2_PAGES);
-		TH_LOG("before P joins: P maps a KSM page at 0: %d, at 1: %d (global KSM, COW from C's conversion)",
+		TH_LOG("before P joins: P maps a KSM page at 0: %d, at 1: %d (global KSM)",
 		       page_is_ksm(self->p, ISO(buf, 0)), page_is_ksm(self->p, ISO(buf, 1)));
 		bad = 0;	/* not a partition matter yet: only from the join on */
 	}
@@ -277,7 +280,8 @@ TEST_F_TIMEOUT(f2, cow_shared_with_nonmember, 300)
 
 	shared1 = part_fdinfo(0, self->fd, "ksm_pages_shared");
 	sharing1 = part_fdinfo(0, self->fd, "ksm_pages_sharing");
-	TH_LOG("partition: pages_shared %lld -> %lld, pages_sharing %lld -> %lld across ksmd scans; C: ksm_partition %ld ksm_merging_pages %ld",
+	TH_LOG("partition: pages_shared %lld -> %lld, pages_sharing %lld -> %lld across ksmd scans;"
+	       " C: ksm_partition %ld ksm_merging_pages %ld",
 	       shared0, shared1, sharing0, sharing1, ksm_stat(self->c, "ksm_partition"),
 	       ksm_stat(self->c, "ksm_merging_pages"));
 	bad += ksm_frames_shared(_metadata, "after ksmd: P->C", self->p, self->c, buf, F2_PAGES);
@@ -326,7 +330,7 @@ static int stress_round(double secs, int round)
 
 			close(fd);
 			madvise(buf, len, MADV_MERGEABLE);
-			while (!shm->stop) {
+			while (!KSM_READ_ONCE(shm->stop)) {
 				char *pg = buf + (i++ % ST_PAGES) * ps;
 
 				if (munmap(pg, ps) ||
@@ -338,7 +342,7 @@ static int stress_round(double secs, int round)
 				sleep_ms(1);
 			}
 			munmap(buf, len);
-			while (shm->stop < 2)
+			while (KSM_READ_ONCE(shm->stop) < 2)
 				sleep_ms(5);
 			_exit(0);
 		}
@@ -350,14 +354,14 @@ static int stress_round(double secs, int round)
 		}
 		/* Quiesce: P unmerges all, C unmaps all; ksmd drops C's items. */
 		unmerge_range(fd, KSM_PIDFD_SELF, buf, len);
-		shm->stop = 1;
+		KSM_WRITE_ONCE(shm->stop, 1);
 		sleep_ms(50);
 		if (!ksmd_full_scans_wait(2, 60))
 			fprintf(stderr, "# round %d: ksmd made no 2 full scans in 60 s\n", round);
 		sh = part_fdinfo(0, fd, "ksm_pages_shared");
 		sg = part_fdinfo(0, fd, "ksm_pages_sharing");
 		ri = part_fdinfo(0, fd, "ksm_rmap_items");
-		shm->stop = 2;
+		KSM_WRITE_ONCE(shm->stop, 2);
 		waitpid(c, &st, 0);
 		if (sh || sg || ri) {
 			fprintf(stderr,
@@ -368,8 +372,8 @@ static int stress_round(double secs, int round)
 		if (!WIFEXITED(st) || WEXITSTATUS(st))
 			_exit(11);
 		close(fd);
-		fprintf(stderr, "# round %d: %ld merge/unmerge iterations, counters back to 0\n", round,
-			shm->iterations);
+		fprintf(stderr, "# round %d: %ld merge/unmerge iterations, counters back to 0\n",
+			round, shm->iterations);
 		_exit(0);
 	}
 	st = wait_status(p);
@@ -457,7 +461,8 @@ TEST_F_TIMEOUT(long_run, teardown_with_nonmember_mapping, 600)
 		st = wait_status(p);
 		ASSERT_EQ(0, st);
 	}
-	TH_LOG("%d partitions, %d pages merged in them; stable nodes %ld (baseline %ld) with the non-member children alive",
+	TH_LOG("%d partitions, %d pages merged in them;"
+	       " stable nodes %ld (baseline %ld) with the non-member children alive",
 	       L1_ROUNDS, merged,
 	       slab_objects(names, 1, &merged_cache, why, sizeof(why)), base);
 	close(release[1]);
@@ -653,7 +658,7 @@ TEST_F_TIMEOUT(long_run, join_unmerges_swapped_global_page, 300)
 	ASSERT_EQ(0, f2_cmd(&cm, 'k'));		/* touch: swap-in */
 	EXPECT_EQ(0, sm->err) TH_LOG("content changed");
 	EXPECT_FALSE(page_is_ksm(m, x))
-		TH_LOG("L2: after the join, the swapped-out global KSM page came back as a KSM page");
+		TH_LOG("L2: after the join, the swapped-out global KSM page came back as KSM");
 	EXPECT_EQ(0, ksm_stat(m, "ksm_merging_pages"));
 	ASSERT_EQ(0, f2_cmd(&cm, 'x'));
 
@@ -730,7 +735,8 @@ TEST_F_TIMEOUT(long_run, numa_merge_across_nodes_0, 600)
 	ASSERT_EQ(0, sp->err);
 	buf = (char *)sp->addr;
 	res_print("P's merge (pages on node 1)", &sp->res);
-	TH_LOG("P's pages on nodes %d %d", page_node_of(p, ISO(buf, 0)), page_node_of(p, ISO(buf, 1)));
+	TH_LOG("P's pages on nodes %d %d", page_node_of(p, ISO(buf, 0)),
+	       page_node_of(p, ISO(buf, 1)));
 	shared0 = part_fdinfo(0, fd, "ksm_pages_shared");
 	ASSERT_TRUE(ksmd_full_scans_wait(3, 180));
 	shared1 = part_fdinfo(0, fd, "ksm_pages_shared");
@@ -764,7 +770,7 @@ TEST_F_TIMEOUT(long_run, numa_merge_across_nodes_0, 600)
 	for (i = 0; i < F2_PAGES; i++)
 		for (j = 0; j < F2_PAGES; j++)
 			if (pp[i] && pp[i] == pg[j]) {
-				TH_LOG("F2: unrelated global process G page %d shares frame %#llx with member P page %d",
+				TH_LOG("F2: global G page %d shares frame %#llx with P page %d",
 				       j, (unsigned long long)pp[i], i);
 				bad++;
 			}

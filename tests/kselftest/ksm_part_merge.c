@@ -1367,7 +1367,7 @@ FIXTURE_TEARDOWN(hugetlb)
 }
 
 /* A free huge page (one more reserved if needed): NULL, or why there is none */
-static const char *reserve_huge_page(FIXTURE_DATA(hugetlb) *self, size_t *hsz)
+static const char *reserve_huge_page(struct _test_data_hugetlb *self, size_t *hsz)
 {
 	*hsz = meminfo_kb("Hugepagesize") * 1024;
 	if (self->saved < 0 || (long)*hsz <= 0)

@@ -61,10 +61,10 @@ FIXTURE_TEARDOWN(long_run) {}
 #define F5_CHECK_AT 64			/* 1 GiB: items must be charged by then */
 
 struct f5_shm {
-	volatile long chunks;
-	volatile int err;		/* errno of a failed ksm_merge */
-	volatile int done;
-	volatile int go;		/* parent: continue after a check */
+	long chunks;
+	int err;		/* errno of a failed ksm_merge */
+	int done;
+	int go;			/* parent: continue after a check */
 };
 
 TEST_F_TIMEOUT(long_run, memcg_charges_rmap_items, 900)
@@ -90,73 +90,79 @@ TEST_F_TIMEOUT(long_run, memcg_charges_rmap_items, 900)
 	 * stack) is not a kernel bug: tell tests/vm/splat-scan to expect it.
 	 */
 	kmsg_note("ksmpart-test: expect memcg oom");
-	shm->go = F5_CHECK_AT;
+	KSM_WRITE_ONCE(shm->go, F5_CHECK_AT);
 	pid = fork();
 	ASSERT_LE(0, pid);
 	if (!pid) {
 		CHILD_CHECK(test_cgroup_enter(cg, 0) == 0);
-		while (shm->chunks < F5_MAX_CHUNKS) {
+		while (KSM_READ_ONCE(shm->chunks) < F5_MAX_CHUNKS) {
 			char *p = mmap(NULL, F5_CHUNK, PROT_READ | PROT_WRITE,
 				       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 
 			if (p == MAP_FAILED) {
-				shm->err = errno;
+				KSM_WRITE_ONCE(shm->err, errno);
 				break;
 			}
 			madvise(p, F5_CHUNK, MADV_NOHUGEPAGE);
 			memset(p, 0x11, F5_CHUNK);
 			if (merge_range(fd, KSM_PIDFD_SELF, p, F5_CHUNK, NULL) < 0) {
-				shm->err = errno;
+				KSM_WRITE_ONCE(shm->err, errno);
 				break;
 			}
-			shm->chunks++;
-			while (shm->chunks >= shm->go && shm->go < F5_MAX_CHUNKS)
+			KSM_WRITE_ONCE(shm->chunks, KSM_READ_ONCE(shm->chunks) + 1);
+			while (KSM_READ_ONCE(shm->chunks) >= KSM_READ_ONCE(shm->go) &&
+			       KSM_READ_ONCE(shm->go) < F5_MAX_CHUNKS)
 				sleep_ms(10);
 		}
-		shm->done = 1;
+		KSM_WRITE_ONCE(shm->done, 1);
 		_exit(0);
 	}
 	for (;;) {
 		st = wait_status_timeout(pid, 0.2);
 		if (st != -2)
 			break;
-		if (!checked && shm->chunks >= F5_CHECK_AT) {
+		if (!checked && KSM_READ_ONCE(shm->chunks) >= F5_CHECK_AT) {
 			items = part_fdinfo(0, fd, "ksm_rmap_items");
 			slab = cgroup_stat(cg, "memory.stat", "slab");
 			checked = true;
 			ratio_ok = slab >= items * 64 / 2;
-			TH_LOG("after %ld chunks (%ld MiB virtual): rmap_items %lld (%lld KiB), cgroup memory.current %ld KiB, memory.stat slab %lld KiB",
-			       shm->chunks, shm->chunks * (F5_CHUNK >> 20), items, items * 64 >> 10,
-			       read_long_path(strcat(strcpy(file, cg), "/memory.current")) >> 10,
-			       slab >> 10);
+			snprintf(file, sizeof(file), "%s/memory.current", cg);
+			TH_LOG("after %ld chunks (%ld MiB virtual): rmap_items %lld (%lld KiB)",
+			       KSM_READ_ONCE(shm->chunks),
+			       KSM_READ_ONCE(shm->chunks) * (F5_CHUNK >> 20), items,
+			       items * 64 >> 10);
+			TH_LOG("  cgroup memory.current %ld KiB, memory.stat slab %lld KiB",
+			       read_long_path(file) >> 10, slab >> 10);
 			if (!ratio_ok) {
 				kill(pid, SIGKILL);
 				continue;
 			}
-			shm->go = F5_MAX_CHUNKS;
+			KSM_WRITE_ONCE(shm->go, F5_MAX_CHUNKS);
 		}
 	}
 	oom = cgroup_stat(cg, "memory.events", "oom_kill");
-	TH_LOG("stopped after %ld chunks (%ld MiB virtual): status %d, ksm_merge errno %d, oom_kill %lld, rmap_items %lld",
-	       shm->chunks, shm->chunks * (F5_CHUNK >> 20), st, shm->err, oom,
-	       part_fdinfo(0, fd, "ksm_rmap_items"));
+	TH_LOG("stopped after %ld chunks (%ld MiB virtual): status %d, ksm_merge errno %d",
+	       KSM_READ_ONCE(shm->chunks), KSM_READ_ONCE(shm->chunks) * (F5_CHUNK >> 20), st,
+	       KSM_READ_ONCE(shm->err));
+	TH_LOG("  oom_kill %lld, rmap_items %lld", oom, part_fdinfo(0, fd, "ksm_rmap_items"));
 	close(fd);
 	test_cgroup_remove(cg, enabled);
 	EXPECT_TRUE(checked);
 	EXPECT_TRUE(ratio_ok)
-		TH_LOG("F5: %lld rmap items (%lld KiB) but only %lld KiB of slab charged to the cgroup",
+		TH_LOG("F5: %lld rmap items (%lld KiB), only %lld KiB of slab charged",
 		       items, items * 64 >> 10, slab >> 10);
 	if (ratio_ok)
-		EXPECT_TRUE(shm->err == ENOMEM || oom >= 1)
-			TH_LOG("F5: the cgroup's limit never stopped the merges (%ld chunks)", shm->chunks);
+		EXPECT_TRUE(KSM_READ_ONCE(shm->err) == ENOMEM || oom >= 1)
+			TH_LOG("F5: the cgroup's limit never stopped the merges (%ld chunks)",
+			       KSM_READ_ONCE(shm->chunks));
 }
 
 /* ------------------------------------------------------------------ */
 /* F7                                                                   */
 
 struct f7_shm {
-	volatile double leave_start, leave_end;
-	volatile int leave_ret, leave_errno;
+	double leave_start, leave_end;
+	int leave_ret, leave_errno;
 	size_t mapped;
 };
 
@@ -190,10 +196,10 @@ TEST_F_TIMEOUT(long_run, leave_of_huge_mapping_does_not_block_exit, 300)
 		CHILD_CHECK(merge_range(fd, KSM_PIDFD_SELF, p, psize(), NULL) >= 0);
 		put_byte(from1[1], 'r');
 		get_byte(to1[0]);
-		shm->leave_start = now_sec();
-		shm->leave_ret = sys_ksm_leave(fd, KSM_PIDFD_SELF, 0);
-		shm->leave_errno = errno;
-		shm->leave_end = now_sec();
+		KSM_WRITE_ONCE(shm->leave_start, now_sec());
+		KSM_WRITE_ONCE(shm->leave_ret, sys_ksm_leave(fd, KSM_PIDFD_SELF, 0));
+		KSM_WRITE_ONCE(shm->leave_errno, errno);
+		KSM_WRITE_ONCE(shm->leave_end, now_sec());
 		_exit(0);
 	}
 	m2 = fork();
@@ -223,16 +229,18 @@ TEST_F_TIMEOUT(long_run, leave_of_huge_mapping_does_not_block_exit, 300)
 	TH_LOG("M2 exit(0): %s after %.2f s%s%c", st2 == -2 ? "NOT reaped" : "reaped",
 	       now_sec() - t_exit, state ? ", state " : "", state ? state : ' ');
 	EXPECT_EQ(0, st2) TH_LOG("F7: a member's exit waits behind ksm_leave of another");
-	st1 = wait_status_timeout(m1, 10 - (now_sec() - shm->leave_start));
+	st1 = wait_status_timeout(m1, 10 - (now_sec() - KSM_READ_ONCE(shm->leave_start)));
 	TH_LOG("ksm_leave: %s (%.2f s)", st1 == -2 ? "still running at 10 s" : "returned",
-	       (st1 == -2 ? now_sec() : shm->leave_end) - shm->leave_start);
+	       (st1 == -2 ? now_sec() : KSM_READ_ONCE(shm->leave_end)) -
+	       KSM_READ_ONCE(shm->leave_start));
 	EXPECT_EQ(0, st1) TH_LOG("F7: ksm_leave of a 64 TiB mapping took more than 10 s");
 	if (st1 == -2) {
 		kill(m1, SIGKILL);
 		wait_status(m1);
 	}
 	if (st2 == -2)
-		TH_LOG("M2 reaped %d s after M1 was killed", wait_status_timeout(m2, 60) == -2 ? -1 : 0);
+		TH_LOG("M2 reaped %d s after M1 was killed",
+		       wait_status_timeout(m2, 60) == -2 ? -1 : 0);
 	close(fd);
 }
 
@@ -321,9 +329,9 @@ static void collide_page(uint64_t *w, const uint64_t *base, uint64_t k)
 #define F9_WIN 2000
 
 struct f9_shm {
-	volatile int stop;
-	volatile double max_lat;
-	volatile long calls;
+	int stop;
+	double max_lat;
+	long calls;
 };
 
 TEST_F_TIMEOUT(long_run, crafted_checksum_collisions, 900)
@@ -365,16 +373,16 @@ TEST_F_TIMEOUT(long_run, crafted_checksum_collisions, 900)
 		uint64_t k = 0;
 
 		CHILD_CHECK(p);
-		while (!shm->stop) {
+		while (!KSM_READ_ONCE(shm->stop)) {
 			double t;
 
 			fill_page(p, 0x5EC0000 + k++);
 			t = now_sec();
 			CHILD_CHECK(merge_range(fd, KSM_PIDFD_SELF, p, psize(), NULL) >= 0);
 			t = now_sec() - t;
-			if (t > shm->max_lat)
-				shm->max_lat = t;
-			shm->calls++;
+			if (t > KSM_READ_ONCE(shm->max_lat))
+				KSM_WRITE_ONCE(shm->max_lat, t);
+			KSM_WRITE_ONCE(shm->calls, KSM_READ_ONCE(shm->calls) + 1);
 			sleep_ms(200);
 		}
 		_exit(0);
@@ -419,7 +427,7 @@ TEST_F_TIMEOUT(long_run, crafted_checksum_collisions, 900)
 			fprintf(stderr, "# %ld calls, %.1f s, last call %.0f us\n", i + 1,
 				now_sec() - t0, lat[i] * 1e6);
 	}
-	shm->stop = 1;
+	KSM_WRITE_ONCE(shm->stop, 1);
 	wait_status(s);
 	/* Windows of 2000 calls, or a quarter of the calls if stopped early */
 	win = done / 4 < F9_WIN ? done / 4 : F9_WIN;
@@ -430,13 +438,17 @@ TEST_F_TIMEOUT(long_run, crafted_checksum_collisions, 900)
 	}
 	first /= win;
 	last /= win;
-	TH_LOG("%ld calls%s in %.1f s: mean %.1f us for the first %ld, %.1f us for the last %ld (x%.1f); %ld became candidates (partition candidates %lld), the rest failed; other member: %ld merges, slowest %.3f s",
+	TH_LOG("%ld calls%s in %.1f s: mean %.1f us for the first %ld, %.1f us for the last %ld",
 	       done, early ? " (stopped early)" : "", now_sec() - t0, first * 1e6, win,
-	       last * 1e6, win, last / first, candidates,
-	       part_fdinfo(0, fd, "ksm_pages_unshared"), shm->calls, shm->max_lat);
+	       last * 1e6, win);
+	TH_LOG("  (x%.1f)", last / first);
+	TH_LOG("  %ld became candidates (partition candidates %lld), the rest failed",
+	       candidates, part_fdinfo(0, fd, "ksm_pages_unshared"));
+	TH_LOG("  other member: %ld merges, slowest %.3f s",
+	       KSM_READ_ONCE(shm->calls), KSM_READ_ONCE(shm->max_lat));
 	EXPECT_EQ(0, bad);
 	EXPECT_LE(last, 3 * first) TH_LOG("F9: merge time grows with crafted collisions");
-	EXPECT_LE(shm->max_lat, 1.0) TH_LOG("F9: another member's merge stalled");
+	EXPECT_LE(KSM_READ_ONCE(shm->max_lat), 1.0) TH_LOG("F9: another member's merge stalled");
 	close(fd);
 }
 
@@ -571,8 +583,9 @@ TEST_F_TIMEOUT(long_run, lru_drain_rate_limited, 300)
 	waitpid(faulter, NULL, 0);
 	drains = trace_count(dir, "lru_add_drain_per_cpu");
 	events = trace_count(dir, NULL);
-	TH_LOG("%d ksm_merge calls in %.2f s (%d pages merged, %d failed on the held page): %ld LRU drain work items queued (%ld workqueue events)",
-	       L5_CALLS, secs, merged, failed, drains, events);
+	TH_LOG("%d ksm_merge calls in %.2f s (%d pages merged, %d failed on the held page)",
+	       L5_CALLS, secs, merged, failed);
+	TH_LOG("  %ld LRU drain work items queued (%ld workqueue events)", drains, events);
 	close(pipefd[0]);
 	close(pipefd[1]);
 	close(fd);
@@ -588,8 +601,8 @@ TEST_F_TIMEOUT(long_run, lru_drain_rate_limited, 300)
 #define L6_BASE 10
 
 struct l6_shm {
-	volatile long created;
-	volatile int err;
+	long created;
+	int err;
 	double mean[2];
 };
 
@@ -649,10 +662,10 @@ TEST_F_TIMEOUT(long_run, name_lookup_scales, 900)
 				snprintf(name + nd, sizeof(name) - nd, "-kst-l6");
 			}
 			if (sys_ksm_open(name, KSM_OPEN_CREATE | KSM_OPEN_EXCL, 0600) < 0) {
-				shm->err = errno;
+				KSM_WRITE_ONCE(shm->err, errno);
 				break;
 			}
-			shm->created = i + 1;
+			KSM_WRITE_ONCE(shm->created, i + 1);
 			if (now_sec() - t0 > 300)
 				break;
 		}
@@ -678,17 +691,18 @@ TEST_F_TIMEOUT(long_run, name_lookup_scales, 900)
 	ASSERT_EQ('d', get_byte(from_m[0]));
 	put_byte(to_h[1], 'g');
 	ASSERT_EQ('c', get_byte(from_h[0]));
-	TH_LOG("%ld names created in namespace A in %.1f s%s", shm->created, now_sec() - t0,
-	       shm->err ? " (stopped by an error)" : "");
+	TH_LOG("%ld names created in namespace A in %.1f s%s", KSM_READ_ONCE(shm->created),
+	       now_sec() - t0, KSM_READ_ONCE(shm->err) ? " (stopped by an error)" : "");
 	put_byte(to_m[1], 'g');
 	ASSERT_EQ('d', get_byte(from_m[0]));
-	TH_LOG("lookup of a fresh name in namespace B: %.1f us with %d names, %.1f us with %ld (x%.1f)",
-	       shm->mean[0] * 1e6, L6_BASE, shm->mean[1] * 1e6, shm->created,
-	       shm->mean[1] / shm->mean[0]);
+	TH_LOG("lookup of a fresh name in namespace B: %.1f us with %d names, %.1f us with %ld",
+	       shm->mean[0] * 1e6, L6_BASE, shm->mean[1] * 1e6, KSM_READ_ONCE(shm->created));
+	TH_LOG("  (x%.1f)", shm->mean[1] / shm->mean[0]);
 	close(to_h[1]);
 	wait_status(h);
 	wait_status(m);
-	EXPECT_EQ(0, shm->err) TH_LOG("creating names: %s", strerror(shm->err));
+	EXPECT_EQ(0, KSM_READ_ONCE(shm->err))
+		TH_LOG("creating names: %s", strerror(KSM_READ_ONCE(shm->err)));
 	EXPECT_LE(shm->mean[1], 3 * shm->mean[0])
 		TH_LOG("L6: a lookup walks the names of every IPC namespace");
 }
@@ -737,8 +751,10 @@ TEST_F_TIMEOUT(long_run, create_on_existing_allocates_nothing, 120)
 	rmdir(dir);
 	if (plain == -1)
 		SKIP(goto out, "no kmem:kmalloc / kmem:kmem_cache_alloc tracepoints");
-	TH_LOG("allocations traced: ksm_open(name, 0) %ld, ksm_open(name, CREATE) %ld, again ksm_open(name, 0) %ld; ids %lld %lld %lld (partition %lld)",
-	       plain, create, plain2, id1, id2, id3, id0);
+	TH_LOG("allocations traced: ksm_open(name, 0) %ld, ksm_open(name, CREATE) %ld",
+	       plain, create);
+	TH_LOG("  again ksm_open(name, 0) %ld; ids %lld %lld %lld (partition %lld)",
+	       plain2, id1, id2, id3, id0);
 	EXPECT_EQ(id0, id1);
 	EXPECT_EQ(id0, id2) TH_LOG("CREATE on an existing own partition returned another one");
 	EXPECT_LE(create, (plain > plain2 ? plain : plain2) + 2)

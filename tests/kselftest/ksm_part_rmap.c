@@ -36,8 +36,8 @@ FIXTURE(long_run) {};
 FIXTURE_SETUP(long_run) {}
 FIXTURE_TEARDOWN(long_run) {}
 
-#define MPOL_MF_MOVE_ALL_ (1 << 2)
-#define MPOL_MF_MOVE_ (1 << 1)
+#define MPOL_MF_MOVE_ALL_ _BITUL(2)
+#define MPOL_MF_MOVE_ _BITUL(1)
 #ifndef MADV_HWPOISON
 #define MADV_HWPOISON 100
 #endif
@@ -48,8 +48,8 @@ struct shm {
 	pid_t c_pid, d_pid;
 	int err;
 	struct ksm_merge_result res;
-	volatile int c_sigbus, c_si_code;
-	volatile int d_sigbus;
+	int c_sigbus, c_si_code;
+	int d_sigbus;
 };
 
 static struct shm *g_shm;
@@ -83,13 +83,13 @@ static bool remote_content_is(pid_t pid, const void *addr, int c)
 
 static void c_sigbus(int sig, siginfo_t *si, void *uc)
 {
-	g_shm->c_sigbus = 1;
-	g_shm->c_si_code = si->si_code;
+	KSM_WRITE_ONCE(g_shm->c_sigbus, 1);
+	KSM_WRITE_ONCE(g_shm->c_si_code, si->si_code);
 }
 
 static void d_sigbus(int sig, siginfo_t *si, void *uc)
 {
-	g_shm->d_sigbus = 1;
+	KSM_WRITE_ONCE(g_shm->d_sigbus, 1);
 }
 
 /* A child that only waits (and records SIGBUS); it never touches its pages. */
@@ -132,8 +132,9 @@ static bool migrate_all(struct __test_metadata *_metadata, pid_t pid, char *p, i
 	r = sys_move_pages(pid, NPG, pages, nodes, status, flags);
 	for (i = 0; i < NPG; i++) {
 		after[i] = pid_pfn(pid, pages[i]);
-		TH_LOG("pid %d page %d: node %d -> %d: move_pages %ld status %d, now node %d, frame %#llx -> %#llx",
-		       pid, i, from, to, r, status[i], page_node_of(pid, pages[i]),
+		TH_LOG("pid %d page %d: node %d -> %d: move_pages %ld status %d, now node %d",
+		       pid, i, from, to, r, status[i], page_node_of(pid, pages[i]));
+		TH_LOG("  frame %#llx -> %#llx",
 		       (unsigned long long)before[i], (unsigned long long)after[i]);
 		/* Both pages map one KSM folio: the second one's status may be -EBUSY */
 		if (page_node_of(pid, pages[i]) != to || after[i] == before[i])
@@ -164,7 +165,8 @@ FIXTURE_VARIANT_ADD(forked, control_parent_keeps_merging) { .step = STEP_NONE };
 
 FIXTURE_SETUP(forked)
 {
-	self->shm = g_shm = map_shared(sizeof(*self->shm));
+	g_shm = map_shared(sizeof(*self->shm));
+	self->shm = g_shm;
 	ASSERT_NE(NULL, self->shm);
 	ASSERT_EQ(0, prctl(PR_SET_CHILD_SUBREAPER, 1));
 	self->fd = sys_ksm_open(NULL, 0, 0);
@@ -245,7 +247,8 @@ TEST_F(forked, child_pages_migrate_after_parent_step)
 	case STEP_NONE:
 		break;
 	}
-	TH_LOG("C's pages are KSM: %d %d", page_is_ksm(c, ISO(buf, 0)), page_is_ksm(c, ISO(buf, 1)));
+	TH_LOG("C's pages are KSM: %d %d", page_is_ksm(c, ISO(buf, 0)),
+	       page_is_ksm(c, ISO(buf, 1)));
 	EXPECT_TRUE(migrate_all(_metadata, c, buf, MPOL_MF_MOVE_ALL_))
 		TH_LOG("F4: the forked child's mappings of the KSM page did not migrate");
 	EXPECT_TRUE(remote_content_is(c, ISO(buf, 0), 0x33));
@@ -307,10 +310,11 @@ TEST_F_TIMEOUT(long_run, swapped_merged_page_stays_tracked, 120)
 			uint64_t pfn = self_pfn(page);
 			long r = sys_move_pages(0, 1, &page, &to, &status, MPOL_MF_MOVE_);
 
-			TH_LOG("move_pages node %d -> %d: %ld status %d, frame %#llx -> %#llx", from,
-			       to, r, status, (unsigned long long)pfn,
+			TH_LOG("move_pages node %d -> %d: %ld status %d, frame %#llx -> %#llx",
+			       from, to, r, status, (unsigned long long)pfn,
 			       (unsigned long long)self_pfn(page));
-			EXPECT_EQ(to, page_node_of(0, page)) TH_LOG("F4: the KSM page did not migrate");
+			EXPECT_EQ(to, page_node_of(0, page))
+				TH_LOG("F4: the KSM page did not migrate");
 			EXPECT_NE(pfn, self_pfn(page));
 		}
 	}
@@ -388,8 +392,9 @@ TEST_F_TIMEOUT(long_run, memory_failure_reaches_forked_child, 120)
 		SKIP(goto out, "MADV_HWPOISON: %s", strerror(shm->err));
 	sleep_ms(1000);
 	TH_LOG("MADV_HWPOISON by D: %s; D got SIGBUS %d; C got SIGBUS %d (si_code %d)",
-	       shm->err ? strerror(shm->err) : "ok", shm->d_sigbus, shm->c_sigbus, shm->c_si_code);
-	EXPECT_TRUE(shm->c_sigbus)
+	       shm->err ? strerror(shm->err) : "ok", KSM_READ_ONCE(shm->d_sigbus),
+	       KSM_READ_ONCE(shm->c_sigbus), KSM_READ_ONCE(shm->c_si_code));
+	EXPECT_TRUE(KSM_READ_ONCE(shm->c_sigbus))
 		TH_LOG("F4: memory failure did not reach the forked child mapping the KSM page");
 out:
 	kill(shm->c_pid, SIGKILL);

@@ -258,7 +258,7 @@ static long long parts_total(const char *name)
 
 /* One row of /proc/ksm_partitions */
 struct part_row {
-	uint64_t id;
+	unsigned long long id;
 	unsigned int uid, gid, mode, flags;
 	char mode_text[16], flags_text[16];
 	/* the gauges, in the order of the columns */
@@ -284,7 +284,7 @@ static bool part_row_parse(const char *line, struct part_row *r)
 	char *e;
 
 	memset(r, 0, sizeof(*r));
-	if (sscanf(line, "%" SCNu64 " %u %u %15s %15s %lld %lld %lld %lld %lld %lld %lld%n",
+	if (sscanf(line, "%llu %u %u %15s %15s %lld %lld %lld %lld %lld %lld %lld%n",
 		   &r->id, &r->uid, &r->gid, r->mode_text, r->flags_text, &r->members,
 		   &r->pages_shared, &r->pages_sharing, &r->pages_unshared, &r->ksm_zero_pages,
 		   &r->rmap_items, &r->general_profit, &end) != 12 || end < 0)
@@ -410,7 +410,7 @@ static int part_row_present(uint64_t id)
 
 	if (part_table_read(&t))
 		return -1;
-	r = part_row_find(&t, id) != NULL;
+	r = !!part_row_find(&t, id);
 	part_table_free(&t);
 	return r;
 }
@@ -716,7 +716,7 @@ static void check_global(struct __test_metadata *_metadata, const char *when,
 	for (i = 0; i < NR_GLOBAL; i++) {
 		EXPECT_NE(LLONG_MIN, g.global[i]) TH_LOG("%s unreadable", global_files[i] ?: "?");
 		EXPECT_EQ(base->global[i], g.global[i])
-			TH_LOG("%s: global %s %lld, before the test %lld (partitions must not move it)",
+			TH_LOG("%s: global %s %lld, before the test %lld (must not move)",
 			       when, global_files[i] ?: "?", g.global[i], base->global[i]);
 	}
 	for (i = 0; i < NR_KSMD; i++)
@@ -750,14 +750,15 @@ static void zsnap(struct zsnap *z)
 }
 
 #define EXPECT_ZERO_PAGES_MOVED(z0, n) do { \
+	const struct zsnap __z0 = (z0); \
 	struct zsnap __z; \
 	zsnap(&__z); \
 	EXPECT_NE(LLONG_MIN, __z.total); \
-	EXPECT_EQ((z0).global, __z.global) \
+	EXPECT_EQ(__z0.global, __z.global) \
 		TH_LOG("global ksm_zero_pages %lld, before %lld: moved by a partition", \
-		       __z.global, (z0).global); \
-	EXPECT_EQ((long long)(n), __z.total - (z0).total) \
-		TH_LOG("partitions/ksm_zero_pages %lld, before %lld", __z.total, (z0).total); \
+		       __z.global, __z0.global); \
+	EXPECT_EQ((long long)(n), __z.total - __z0.total) \
+		TH_LOG("partitions/ksm_zero_pages %lld, before %lld", __z.total, __z0.total); \
 } while (0)
 
 /* ------------------------------------------------------------------ */
@@ -2009,7 +2010,8 @@ TEST_F(ksmd_idle, partitions_totals)
 		snprintf(path, sizeof(path), PARTS_SYSFS "%s", total_files[i]);
 		ASSERT_EQ(0, stat(path, &fst)) TH_LOG("%s: %s", path, strerror(errno));
 		EXPECT_TRUE(S_ISREG(fst.st_mode)) TH_LOG("%s", path);
-		EXPECT_EQ(0400, fst.st_mode & 07777) TH_LOG("%s mode %o", path, fst.st_mode & 07777);
+		EXPECT_EQ(0400, fst.st_mode & 07777)
+			TH_LOG("%s mode %o", path, fst.st_mode & 07777);
 		EXPECT_EQ(0, fst.st_uid) TH_LOG("%s", path);
 		EXPECT_EQ(0, fst.st_gid) TH_LOG("%s", path);
 		errno = 0;
@@ -2062,7 +2064,8 @@ TEST_F(ksmd_idle, partitions_totals)
 		seeds[i] = 0x5a000 + i / 3;	/* 4 triples */
 	buf = map_seeded(12, seeds);
 	ASSERT_NE(NULL, buf);
-	ASSERT_EQ((ssize_t)(12 * psize()), merge_range(fd1, KSM_PIDFD_SELF, buf, 12 * psize(), NULL));
+	ASSERT_EQ((ssize_t)(12 * psize()),
+		  merge_range(fd1, KSM_PIDFD_SELF, buf, 12 * psize(), NULL));
 	ASSERT_EQ(0, get_stats(fd1, &s1));
 	EXPECT_GAUGES(s1, 4, 8, 0, 0, 12, 1);
 	/* nr, shared, sharing, unshared, zero, rmap items, profit */

@@ -264,6 +264,27 @@ static inline void force_rewrite_byte(char *p)
 	__atomic_store_n(p, __atomic_load_n(p, __ATOMIC_RELAXED), __ATOMIC_RELAXED);
 }
 
+/*
+ * READ_ONCE()/WRITE_ONCE() for user space, for memory that another thread,
+ * process (MAP_SHARED) or a signal handler changes: the compiler makes every
+ * access, whole, and neither drops nor merges any (relaxed atomics: not
+ * only integers, double too).
+ */
+#define KSM_READ_ONCE(x)						\
+({									\
+	typeof(x) __ro_val;						\
+									\
+	__atomic_load(&(x), &__ro_val, __ATOMIC_RELAXED);		\
+	__ro_val;							\
+})
+
+#define KSM_WRITE_ONCE(x, val)						\
+do {									\
+	typeof(x) __wo_val = (val);					\
+									\
+	__atomic_store(&(x), &__wo_val, __ATOMIC_RELAXED);		\
+} while (0)
+
 /* n private anonymous pages, page i filled with seeds[i]. */
 /*
  * Give this process its own copy of pages it shares copy-on-write with a
@@ -815,7 +836,7 @@ static inline void sleep_ms(long ms)
 /* More /proc/pid/pagemap bits */
 #define PM_SOFT_DIRTY _BITULL(55)
 #define PM_UFFD_WP _BITULL(57)
-#define PM_SWAP (1ULL << 62)
+#define PM_SWAP _BITULL(62)
 
 /*
  * The value of "key:\t<number>" in /proc/PID/fdinfo/FD (pid 0: self), e.g.

@@ -45,7 +45,6 @@
 #define MAP_FIXED_NOREPLACE 0x100000
 #endif
 
-#define PM_SWAP (1ULL << 62)
 #define THP_PAGES 512		/* one PMD of 4K pages */
 #define MAX_PROCS 16
 #define MAX_THREADS 16
