@@ -50,8 +50,13 @@ help:
 ## make stress-kcsan   the same on the KCSAN kernel, 2 vCPUs; data races collected in
 ##                      build/stress-kcsan/kcsan-reports.txt (not failures)
 ## make fuzz            the system call fuzzer on the release kernel (FUZZ_CALLS=1050000)
-## make patches        the upstream series in build/patches/ (cover letter included), each
-##                      patch checked: checkpatch --strict, kernel-doc, docutils, build
+## make patches        the upstream series in build/patches/ (cover letter, man-pages patch),
+##                      each patch checked: checkpatch --strict, kernel-doc, docutils, builds
+##                      (release, CONFIG_KSM_PARTITION=n, allnoconfig+KSM), boot + selftests
+##                      (KSMPART_PATCHES_NOBOOT=1: no boots, KSMPART_PATCHES_NOBUILD=1: neither)
+## make check-arm64    cross-build the arm64 kernel, boot it under qemu-system-aarch64 (2 vCPUs)
+##                      and run the partition kselftests, stress and fuzz (ARM64_FLAVOUR=arm64-64k:
+##                      64 KiB pages)
 ## make deb            installable linux-image/linux-headers .debs from Debian's config
 ##                      (DEB_FLAVOUR=cloud-amd64|amd64, DEB_DEBUG_INFO=1), in build/deb-FLAVOUR/
 ## make check-deb      boot the kernel of those packages (2 vCPUs) and run every VM suite
@@ -187,7 +192,7 @@ shell-deb: user
 	tests/vm/run --deb $(DEB_DIR) --shell
 
 # Configurations the series promises to build (compile only, tinyconfig +
-# kernel/configs/release.config + one of kernel/configs/no-*.config).
+# kernel/configs/common.config + release.config + one of no-*.config).
 kernel-configs: deps kernel-tree
 	@kernel/scripts/build.sh no-partition
 	@kernel/scripts/build.sh no-numa
@@ -198,6 +203,15 @@ kernel-configs: deps kernel-tree
 patches: kernel-release
 	@scripts/deps.sh kernel docs
 	@kernel/scripts/make-patches.sh
+
+# arm64 (issue 19): Debian's cross compiler and qemu-system-aarch64; the
+# tests are cross-compiled into the initramfs (tests/vm/arm64/run).
+ARM64_FLAVOUR ?= arm64
+.PHONY: check-arm64
+check-arm64: kernel-tree
+	@scripts/deps.sh kernel arm64
+	@kernel/scripts/build.sh $(ARM64_FLAVOUR)
+	@tests/vm/arm64/run --flavour $(ARM64_FLAVOUR)
 
 .PHONY: docs-check
 docs-check:

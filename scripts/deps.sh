@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the Debian packages a ksmpart build or test run needs, only if missing.
-# Usage: scripts/deps.sh GROUP...   (groups: kernel vm user bench docs deb)
+# Usage: scripts/deps.sh GROUP...   (groups: kernel vm user bench docs deb arm64)
 set -euo pipefail
 
 declare -A group=(
@@ -8,7 +8,8 @@ declare -A group=(
 	[vm]="qemu-system-x86 busybox-static cpio gzip"
 	[user]="build-essential cmake pkg-config libgtest-dev libgmock-dev libcli11-dev libcap-dev gcc-multilib libsmartcols-dev nlohmann-json3-dev libtomlplusplus-dev libsystemd-dev python3 man-db groff-base bash-completion systemd prometheus crun"
 	[bench]="libxxhash-dev python3-matplotlib"
-	[docs]="python3-docutils python3-ply librsvg2-bin"
+	[docs]="python3-docutils python3-ply python3-git librsvg2-bin"
+	[arm64]="clang lld llvm libc6-dev-arm64-cross libgcc-12-dev-arm64-cross qemu-system-arm"
 	[deb]="debhelper dpkg-dev linux-config-6.12 zstd openssl dwarves debootstrap"
 )
 
