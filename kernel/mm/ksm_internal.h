@@ -1,16 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * KSM internals shared by mm/ksm.c and the KSM partition engine
- * (mm/ksm_partition_merge.c): the stable tree's nodes, rmap items, and the
- * tree they belong to.
- *
- * There is one KSM and two kinds of tree. Global KSM is one struct ksm_tree,
- * fed by ksmd; each KSM partition is another, fed by ksm_merge(). Both are
- * made of the same stable nodes, stable node chains and rmap items, merged
- * by the same functions of mm/ksm.c, and found by the same rmap walk. Every
- * function that changes a tree's nodes, their rmap item lists or its
- * counters holds that tree's lock; a node never leaves its tree, and a page
- * already merged in one tree is never merged into another.
+ * The stable tree's nodes, rmap items, and the tree they belong to, shared
+ * by the parts of KSM that build a stable tree out of them.
  */
 #ifndef _MM_KSM_INTERNAL_H
 #define _MM_KSM_INTERNAL_H
@@ -151,6 +142,15 @@ enum ksm_merge_outcome {
 	KSM_MERGE_NOMEM,	/* the stable tree could not grow */
 };
 
+/*
+ * There is one KSM and two kinds of tree. Global KSM is one struct ksm_tree,
+ * fed by ksmd; each KSM partition is another, fed by ksm_merge(). Both are
+ * made of the same stable nodes, stable node chains and rmap items, merged
+ * by the same functions of mm/ksm.c, and found by the same rmap walk. Every
+ * function that changes a tree's nodes, their rmap item lists or its
+ * counters holds that tree's lock; a node never leaves its tree, and a page
+ * already merged in one tree is never merged into another.
+ */
 struct folio;
 struct mm_struct;
 struct page;

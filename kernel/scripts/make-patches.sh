@@ -26,7 +26,8 @@
 # of that tree and the partition selftests the patch adds (a selftest patch
 # boots the last kernel built: the kernel is the same).
 # KSMPART_PATCHES_NOBUILD=1 skips builds and boots; KSMPART_PATCHES_NOBOOT=1
-# only the boots.
+# only the boots; KSMPART_PATCHES_ONLY="5 6" checks only those patches (the
+# others are reported as skipped).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 build=${KSMPART_BUILD:-$top/build}
@@ -64,6 +65,26 @@ F:\t$2
 	git_t add MAINTAINERS
 }
 
+# refactor_header <ksm_internal.h: the header as the tree refactor adds it,
+# before partitions exist: the structures without their partition members,
+# and none of the declarations of functions that the refactor leaves static
+# (they start at the first forward declaration, "struct folio;").
+refactor_header() {
+	python3 -c '
+import re, sys
+s = sys.stdin.read()
+end = "#endif /* _MM_KSM_INTERNAL_H */"
+cut = s.index("/*\n * There is one KSM")
+s = s[:cut].rstrip("\n") + "\n\n" + end + "\n"
+s = re.sub(r"#ifdef CONFIG_KSM_PARTITION\n(?:(?!#e).*\n)*?#endif\n", "", s)
+s = re.sub(r" \* @(tree|checksum|cand_node): .*\n", "", s)
+s = re.sub(r"\t\tstruct hlist_node cand_node;.*\n", "", s)
+if "PARTITION" in s or "partition" in s:
+	sys.exit("refactor_header: a partition remains in ksm_internal.h")
+sys.stdout.write(s)
+'
+}
+
 [[ -d $src/.git ]] || die "no build/linux; run 'make kernel-tree'"
 git -C "$src" rev-parse -q --verify ksmpart-base >/dev/null || die "build/linux has no ksmpart-base tag"
 
@@ -87,9 +108,18 @@ for p in "${devs[@]}"; do
 	[[ $p == *-mm-ksm-partitions-* ]] && core=$p
 done
 [[ -n $core ]] || die "no *-mm-ksm-partitions-* patch in kernel/patches/series"
-seen=
+seen= internal=
 for p in "${devs[@]}"; do
 	git_t am -q "$dev/$p" || die "kernel/patches/$p does not apply"
+	# The tree refactor moves the stable tree's structures to
+	# mm/ksm_internal.h: that patch adds the header as far as it goes
+	# (refactor_header), the partitions patch the rest.
+	if [[ -z $internal && -z $seen ]] && grep -q '^#include "ksm_internal.h"$' "$tree/mm/ksm.c"; then
+		internal=$p
+		refactor_header <"$top/kernel/mm/ksm_internal.h" >"$tree/mm/ksm_internal.h"
+		git_t add -f mm/ksm_internal.h
+		git_t commit -q --amend --no-edit
+	fi
 	[[ $p == "$core" ]] || continue
 	seen=1
 	while IFS= read -r f; do
@@ -106,6 +136,7 @@ for p in "${devs[@]}"; do
 	git_t commit -q --amend --author="$author" -F "$series/02-mm-ksm-partitions.msg"
 done
 [[ -n $seen ]] || die "internal: partitions patch not applied"
+[[ -n $internal ]] || die "no development patch before the partitions patch includes ksm_internal.h"
 
 rst=${KSMPART_ADMIN_GUIDE:-$top/docs/admin-guide/ksm_partition.rst}
 [[ -f $rst ]] || die "missing $rst"
@@ -276,6 +307,10 @@ for c in $commits; do
 	n=$((n + 1))
 	patch=$(ls "$out"/"$(printf '%04d' $n)"-*.patch)
 	name="patch $n ($(git_t log -1 --format=%s "$c"))"
+	if [[ -n ${KSMPART_PATCHES_ONLY:-} && " $KSMPART_PATCHES_ONLY " != *" $n "* ]]; then
+		for _ in 1 2 3 4 5 6 7; do ok "$name # SKIP not in KSMPART_PATCHES_ONLY"; done
+		continue
+	fi
 	git_t checkout -q --detach "$c"
 	files=$(git_t diff --name-only --diff-filter=AM "$c~1" "$c")
 
