@@ -71,8 +71,27 @@
 #define MAP_FIXED_NOREPLACE 0x100000
 #endif
 
-/* x86_64, 4-level paging: the kernel's USER_PTR_MAX (TASK_SIZE_MAX) */
+/*
+ * The end of user space as access_ok() sees it, per architecture: every
+ * range that ends at or below USER_END passes it, every range that ends
+ * above USER_END_MAX fails it (EFAULT); in between it depends on how the
+ * kernel was configured, and the fuzzer expects neither.
+ */
+#if defined(__x86_64__)
+/* 4-level paging: the kernel's USER_PTR_MAX (TASK_SIZE_MAX) */
 #define USER_END	0x7ffffffff000UL
+#define USER_END_MAX	USER_END
+#elif defined(__aarch64__)
+/*
+ * mmap's window is 48 bits (DEFAULT_MAP_WINDOW) whatever the page size;
+ * TASK_SIZE_MAX is 1 << CONFIG_ARM64_VA_BITS, which is 52 at most.
+ */
+#define USER_END	(1UL << 48)
+#define USER_END_MAX	(1UL << 52)
+#else
+#error "ksm_fuzz: no USER_END for this architecture"
+#endif
+/* in the kernel half on both: the direct map of x86_64, vmalloc of arm64 */
 #define KERNEL_ADDR	0xffff888000000000UL
 
 #define NSLOTS		6	/* churned partition fds */
@@ -916,16 +935,20 @@ struct vecarg {
 	size_t total;
 };
 
-static bool range_in_user(uintptr_t base, size_t len)
+/* Where a range is for access_ok(): VEC_OK, VEC_FAIL or VEC_UNKNOWN */
+static enum vec_state range_in_user(uintptr_t base, size_t len)
 {
 	uintptr_t end = base + len;
 
-	return end >= base && end <= USER_END;
+	if (end < base || end > USER_END_MAX)
+		return VEC_FAIL;
+	return end <= USER_END ? VEC_OK : VEC_UNKNOWN;
 }
 
 /* The kernel's import_iovec rules, as abi.md states them */
 static enum vec_state model_vec(struct vecarg *va)
 {
+	enum vec_state in_user = VEC_OK;
 	size_t i, total = 0;
 
 	if (va->n == 1) {
@@ -935,11 +958,10 @@ static enum vec_state model_vec(struct vecarg *va)
 			return VEC_FAIL;
 		if (l > max_rw)
 			l = max_rw;
-		if (!range_in_user((uintptr_t)va->copy[0].iov_base, l))
-			return VEC_FAIL;
+		in_user = range_in_user((uintptr_t)va->copy[0].iov_base, l);
 		va->eff[0] = l;
 		va->total = l;
-		return VEC_OK;
+		return in_user;
 	}
 	for (i = 0; i < va->n; i++)
 		if ((ssize_t)va->copy[i].iov_len < 0)
@@ -947,15 +969,22 @@ static enum vec_state model_vec(struct vecarg *va)
 	for (i = 0; i < va->n; i++) {
 		size_t l = va->copy[i].iov_len;
 
-		if (!range_in_user((uintptr_t)va->copy[i].iov_base, l))
+		switch (range_in_user((uintptr_t)va->copy[i].iov_base, l)) {
+		case VEC_FAIL:
 			return VEC_FAIL;
+		case VEC_UNKNOWN:
+			in_user = VEC_UNKNOWN;
+			break;
+		case VEC_OK:
+			break;
+		}
 		if (l > max_rw - total)
 			l = max_rw - total;
 		va->eff[i] = l;
 		total += l;
 	}
 	va->total = total;
-	return VEC_OK;
+	return in_user;
 }
 
 static void gen_vec(struct th *t, struct vecarg *va)
