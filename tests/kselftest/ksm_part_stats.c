@@ -1706,6 +1706,7 @@ TEST(proc_unprivileged_eacces)
 	if (pid == 0) {
 		struct ksm_partition_stats cst;
 		char path[PATH_MAX];
+		long long v;
 		int r;
 
 		CHILD_CHECK(drop_privileges(UNPRIV_UID, UNPRIV_GID) == 0);
@@ -1734,8 +1735,12 @@ TEST(proc_unprivileged_eacces)
 		CHILD_CHECK(cst.pages_shared == 1);
 		/* the child maps the parent's KSM pages: a member by fork */
 		CHILD_CHECK(cst.members == 2);
-		CHILD_CHECK(part_fdinfo(0, fd, "ksm_pages_sharing") ==
-			    (long long)cst.pages_sharing);
+		errno = 0;
+		v = part_fdinfo(0, fd, "ksm_pages_sharing");
+		if (v != (long long)cst.pages_sharing)
+			fprintf(stderr, "# fdinfo ksm_pages_sharing %lld, ioctl %llu: %s\n",
+				v, (unsigned long long)cst.pages_sharing, strerror(errno));
+		CHILD_CHECK(v == (long long)cst.pages_sharing);
 		_exit(0);
 	}
 	EXPECT_EQ(0, wait_status(pid));
