@@ -232,7 +232,12 @@ TEST(run_2_refuses_merges)
  * so that nothing it merges outlives the unmerge (the check was once made
  * only when the call started; the rest of the range was merged again).
  */
-#define INFLIGHT_PAGES 65536
+/*
+ * 256 MiB, long enough a merge for run=2 to arrive in the middle of it
+ * whatever the page size (a bigger page costs more to compare and hash).
+ */
+#define INFLIGHT_BYTES (256L << 20)
+#define INFLIGHT_PAGES (INFLIGHT_BYTES / (long)psize())
 
 struct inflight {
 	int fd;
@@ -280,7 +285,7 @@ TEST(run_2_stops_merge_in_flight)
 	pthread_join(t, NULL);
 	ksm_sysfs_write("run", 0);
 	ASSERT_EQ(0, ioctl(m.fd, KSM_IOC_GET_STATS, &st));
-	TH_LOG("ksm_merge of %d pages, run=2 written meanwhile: %zd bytes (%s);"
+	TH_LOG("ksm_merge of %ld pages, run=2 written meanwhile: %zd bytes (%s);"
 	       " after: pages_shared %llu pages_sharing %llu",
 	       INFLIGHT_PAGES, m.ret, m.ret < 0 ? strerror(m.err) : "partial",
 	       (unsigned long long)st.pages_shared, (unsigned long long)st.pages_sharing);
