@@ -1541,14 +1541,28 @@ TEST_F(ksmd, merge_zero_filled_pages_ordinary)
 	munmap(buf, 5 * psize());
 }
 
-/* A 2 MiB aligned anonymous region backed by a THP, or NULL with a reason. */
+/*
+ * A PMD-aligned anonymous region backed by a THP of 512 pages, or NULL
+ * with a reason.
+ */
 static char *map_thp(size_t *len, char *why, size_t whylen)
 {
-	const size_t pmd = 2UL << 20;
+	long pmd_size = read_long_path("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size");
+	size_t pmd = pmd_size > 0 ? (size_t)pmd_size : 0;
 	char en[128] = "";
 	char *raw, *p;
 	int fd;
 
+	if (!pmd) {
+		snprintf(why, whylen, "no /sys/kernel/mm/transparent_hugepage/hpage_pmd_size");
+		return NULL;
+	}
+	/* The tests count 512 pages: 2 MiB of 4 KiB pages, not 512 MiB of 64 KiB */
+	if (pmd != 512 * psize()) {
+		snprintf(why, whylen, "a PMD THP is %zu pages of %zu bytes, the tests use 512",
+			 pmd / psize(), psize());
+		return NULL;
+	}
 	fd = open("/sys/kernel/mm/transparent_hugepage/enabled", O_RDONLY);
 	if (fd < 0 || read(fd, en, sizeof(en) - 1) <= 0) {
 		snprintf(why, whylen, "no /sys/kernel/mm/transparent_hugepage/enabled");
