@@ -206,8 +206,9 @@ patches: kernel-release
 	@scripts/deps.sh kernel docs
 	@kernel/scripts/make-patches.sh
 
-# arm64 (issue 19): Debian's cross compiler and qemu-system-aarch64; the
-# tests are cross-compiled into the initramfs (tests/vm/arm64/run).
+# arm64 (issue 19): clang/LLVM as the cross compiler (see README) and
+# qemu-system-aarch64; the tests are cross-compiled into the initramfs
+# (tests/vm/arm64/run).
 ARM64_FLAVOUR ?= arm64
 .PHONY: check-arm64
 check-arm64: kernel-tree
