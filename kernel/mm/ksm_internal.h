@@ -193,6 +193,7 @@ static inline struct ksm_tree *stable_node_tree(struct ksm_stable_node *node)
 
 /* mm/ksm_partition.c */
 struct kobject;
+int ksm_partition_init(void);
 int ksm_partition_sysfs_init(struct kobject *ksm_kobj);
 
 /* mm/ksm_partition_merge.c: what is particular to a partition's tree */
@@ -215,6 +216,11 @@ void ksm_partition_handover(struct ksm_tree *tree,
 int ksm_partitions_unmerge_all(void);
 unsigned long ksm_partitions_zero_pages(void);
 #else
+static inline int ksm_partition_init(void)
+{
+	return 0;
+}
+
 static inline int ksm_partition_sysfs_init(struct kobject *ksm_kobj)
 {
 	return 0;

@@ -325,9 +325,22 @@ static struct ksm_partition *ksm_partition_open(char *name,
 	return err ? ERR_PTR(err) : part;
 }
 
+/**
+ * ksm_partition_init - set up the names and ids of partitions
+ *
+ * Called by ksm_init() whether or not there is a sysfs or a /proc.
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int __init ksm_partition_init(void)
+{
+	get_random_bytes(&ksm_id_key, sizeof(ksm_id_key));
+	return rhashtable_init(&ksm_names, &ksm_name_params);
+}
+
 /*
  * The statistics: the fields of struct ksm_partition_stats, named once for
- * the fdinfo lines ("ksm_" + name) and /proc/ksm_partitions.
+ * the fdinfo lines ("ksm_" + name).
  */
 struct ksm_stat_field {
 	const char *name;
@@ -493,13 +506,9 @@ static const struct attribute_group ksm_partitions_group = {
  */
 int __init ksm_partition_sysfs_init(struct kobject *ksm_kobj)
 {
-	int err;
-
-	get_random_bytes(&ksm_id_key, sizeof(ksm_id_key));
-	err = rhashtable_init(&ksm_names, &ksm_name_params);
-	if (err)
-		return err;
-	if (!proc_create_seq("ksm_partitions", 0400, NULL,
+	/* Without /proc, proc_create_seq() is NULL: not a failure */
+	if (IS_ENABLED(CONFIG_PROC_FS) &&
+	    !proc_create_seq("ksm_partitions", 0400, NULL,
 			     &ksm_partitions_seq_ops))
 		return -ENOMEM;
 	return sysfs_create_group(ksm_kobj, &ksm_partitions_group);

@@ -9,8 +9,10 @@
 #   - the development patches before "mm/ksm: partitions" as they are: the
 #     independent fixes (Fixes:/Cc: stable, each applies to the base alone)
 #     and the no-functional-change tree refactor;
-#   - "mm/ksm: partitions" with the new files (kernel/mm/, uapi/), message
-#     kernel/series/02-mm-ksm-partitions.msg;
+#   - "mm/ksm: partitions" with the new files (kernel/mm/, uapi/), mailed as
+#     the partition object (message kernel/series/02-mm-ksm-partitions.msg)
+#     and a patch per feature on top (kernel/series/split/: merge, unmerge
+#     and leave, statistics, tracepoints, admin controls);
 #   - the development patches after it (syscalls for every architecture,
 #     statistics, sysfs);
 #   - Documentation: docs/admin-guide/ksm_partition.rst, a pointer in
@@ -108,6 +110,8 @@ for p in "${devs[@]}"; do
 	[[ $p == *-mm-ksm-partitions-* ]] && core=$p
 done
 [[ -n $core ]] || die "no *-mm-ksm-partitions-* patch in kernel/patches/series"
+mapfile -t splits < <(ls "$series"/split/*.patch | sort)
+((${#splits[@]})) || die "no kernel/series/split/*.patch"
 seen= internal=
 for p in "${devs[@]}"; do
 	git_t am -q "$dev/$p" || die "kernel/patches/$p does not apply"
@@ -133,7 +137,17 @@ for p in "${devs[@]}"; do
 		git_t add -f "$dst"
 	done < <(find "$top/kernel/mm" "$top/uapi" -type f -not -name '.*' | sort)
 	maintainers_add 'include/trace/events/ksm.h' 'include/uapi/linux/ksmpart.h' after
+	# Mailed as a stack: the partition object first, then one patch per
+	# feature (kernel/series/split/). Those are taken back here, last
+	# first, and applied again on top as patches of their own.
+	for ((i = ${#splits[@]} - 1; i >= 0; i--)); do
+		git_t apply -R --index "${splits[i]}" ||
+			die "kernel/series/split/$(basename "${splits[i]}") no longer fits the code; refresh it (docs/design.md)"
+	done
 	git_t commit -q --amend --author="$author" -F "$series/02-mm-ksm-partitions.msg"
+	for f in "${splits[@]}"; do
+		git_t am -q "$f" || die "kernel/series/split/$(basename "$f") does not apply"
+	done
 done
 [[ -n $seen ]] || die "internal: partitions patch not applied"
 [[ -n $internal ]] || die "no development patch before the partitions patch includes ksm_internal.h"
