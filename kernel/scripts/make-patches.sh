@@ -175,8 +175,14 @@ maintainers_add 'include/linux/gfp.h' 'Documentation/admin-guide/mm/ksm_partitio
 git_t add Documentation MAINTAINERS
 git_t commit -q --author="$author" -F "$series/04-docs.msg"
 
-# Selftests, a patch per group. In tools/testing/selftests/mm the harness is
-# one directory up.
+# install_selftest FILE: tests/kselftest/FILE into the tree's mm selftests,
+# where the harness is one directory up.
+install_selftest() {
+	sed 's|^#include "kselftest_harness.h"|#include "../kselftest_harness.h"|' \
+		"$top/tests/kselftest/$1" >"$mm/$1"
+}
+
+# Selftests, a patch per group.
 mm=$tree/tools/testing/selftests/mm
 listed=()
 while read -r msg files; do
@@ -185,8 +191,7 @@ while read -r msg files; do
 	progs=()
 	for f in $files; do
 		[[ -f $top/tests/kselftest/$f ]] || die "tests/kselftest/$f (kernel/series/selftests.list) missing"
-		sed 's|^#include "kselftest_harness.h"|#include "../kselftest_harness.h"|' \
-			"$top/tests/kselftest/$f" >"$mm/$f"
+		install_selftest "$f"
 		[[ $f == *.c ]] && progs+=("${f%.c}") && listed+=("$f")
 	done
 	# Build rules and run_vmtests.sh lines after the last KSM ones (the
@@ -319,8 +324,7 @@ build_ahead() {
 	local f rc=0 copied=()
 	(($#)) && copied=(ksmpart.h "${@/%/.c}")
 	for f in "${copied[@]}"; do
-		sed 's|^#include "kselftest_harness.h"|#include "../kselftest_harness.h"|' \
-			"$top/tests/kselftest/$f" >"$mm/$f"
+		install_selftest "$f"
 	done
 	build_selftests $progs "$@" || rc=$?
 	for f in "${copied[@]}"; do rm -f "$mm/$f"; done

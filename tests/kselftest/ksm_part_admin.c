@@ -231,9 +231,7 @@ TEST(run_2_refuses_merges)
  * run=2 written while a ksm_merge() runs: the call stops at its next page,
  * so that nothing it merges outlives the unmerge (the check was once made
  * only when the call started; the rest of the range was merged again).
- */
-/*
- * 256 MiB, long enough a merge for run=2 to arrive in the middle of it
+ * 256 MiB is a merge long enough for run=2 to arrive in the middle of it
  * whatever the page size (a bigger page costs more to compare and hash).
  */
 #define INFLIGHT_BYTES (256L << 20)
