@@ -833,6 +833,210 @@ static bool drain_lru_batches(void)
 	return true;
 }
 
+/*
+ * Pages merged under one mmap_lock and one part->lock hold: the lock is taken
+ * once per batch, not twice per page, and held for at most a batch's merges.
+ */
+#define KSM_MERGE_BATCH		32
+
+/* The pages of a range looked up under one mmap_lock */
+struct merge_batch {
+	unsigned long addr;		/* of the first page */
+	unsigned long next;		/* the address after the batch */
+	unsigned long skipped;		/* pages of an incompatible VMA or hole */
+	bool hole;			/* no VMA from addr to next */
+	unsigned int nr;		/* entries in pages[] */
+	u32 ksm_zero;			/* bit i: a KSM zero page at page i */
+	u32 swapped;			/* bit i: a swap or migration entry */
+	struct page *pages[KSM_MERGE_BATCH];	/* referenced, or NULL */
+};
+
+/*
+ * Look up to @max pages from @batch->addr up, up to @end, within one VMA and
+ * one page table. A page of a large folio is a batch of its own: the
+ * batch's other references to the folio would make its split fail.
+ */
+static void collect_batch(struct mm_struct *mm, unsigned long end,
+			  unsigned int max, struct merge_batch *batch)
+{
+	unsigned long addr = batch->addr, limit;
+	struct vm_area_struct *vma;
+	struct page *page;
+	bool ksm_zero, swapped;
+
+	batch->nr = 0;
+	batch->skipped = 0;
+	batch->hole = false;
+	batch->ksm_zero = 0;
+	batch->swapped = 0;
+
+	vma = find_vma(mm, addr);
+	if (!vma || vma->vm_start > addr) {
+		batch->next = vma ? min(vma->vm_start, end) : end;
+		batch->skipped = (batch->next - addr) >> PAGE_SHIFT;
+		batch->hole = true;
+		return;
+	}
+	if (!vma_ksm_compatible(vma) || !vma_is_accessible(vma)) {
+		/* PROT_NONE may hide KSM pages: keep their items */
+		batch->next = min(vma->vm_end, end);
+		batch->skipped = (batch->next - addr) >> PAGE_SHIFT;
+		return;
+	}
+
+	limit = pmd_addr_end(addr, min(vma->vm_end, end));
+	for (; addr < limit && batch->nr < max; addr += PAGE_SIZE) {
+		page = member_page(vma, addr, &ksm_zero, &swapped);
+		if (page && folio_test_large(page_folio(page))) {
+			if (batch->nr) {
+				put_page(page);
+				break;
+			}
+			max = 1;
+		}
+		if (ksm_zero)
+			batch->ksm_zero |= BIT(batch->nr);
+		if (swapped)
+			batch->swapped |= BIT(batch->nr);
+		batch->pages[batch->nr++] = page;
+	}
+	batch->next = addr;
+}
+
+static void release_batch(struct merge_batch *batch, unsigned int from)
+{
+	unsigned int i;
+
+	for (i = from; i < batch->nr; i++)
+		if (batch->pages[i])
+			put_page(batch->pages[i]);
+}
+
+/*
+ * Merge the pages of @batch under part->lock. A page that fails while the
+ * batch holds references to others is left to @retry (bit i for page i):
+ * our reference to a later page of the batch fails a merge with it as the
+ * twin. Pages from *@stop up are not processed: an error, or another task
+ * needs this CPU.
+ */
+static int merge_batch(struct ksm_partition *part, struct ksm_member *member,
+		       struct merge_batch *batch, struct ksm_merge_result *res,
+		       u32 *retry, unsigned int *stop)
+{
+	enum ksm_merge_outcome outcome;
+	struct ksm_rmap_item *rmap_item;
+	unsigned long addr;
+	struct page *page;
+	unsigned int i;
+	int err = 0;
+
+	for (i = 0; i < batch->nr; i++) {
+		if (i && need_resched())
+			break;
+		addr = batch->addr + i * PAGE_SIZE;
+		page = batch->pages[i];
+		if (!page) {
+			/*
+			 * Nothing to merge there (any more). A swapped-out
+			 * or migrating KSM page keeps its item: it comes
+			 * back mapped, and rmap must find it then.
+			 */
+			if (batch->ksm_zero & BIT(i))
+				count_outcome(res, KSM_MERGE_SHARED);
+			else
+				res->pages_absent++;
+			if (!(batch->swapped & BIT(i)))
+				member_drop_items(member, addr,
+						  addr + PAGE_SIZE, DROP_ALL);
+			continue;
+		}
+		rmap_item = member_item(member, addr);
+		if (IS_ERR(rmap_item)) {
+			err = PTR_ERR(rmap_item);
+			break;
+		}
+		outcome = cmp_and_merge_page(&part->tree, page, rmap_item);
+		/* A zero page is not a KSM page: no rmap item needed */
+		if (outcome == KSM_MERGE_ZERO)
+			member_drop_item(member, rmap_item);
+		put_page(page);
+		batch->pages[i] = NULL;
+		if (outcome == KSM_MERGE_NOMEM) {
+			err = -ENOMEM;
+			break;
+		}
+		if (outcome == KSM_MERGE_FAILED && retry && batch->nr > 1)
+			*retry |= BIT(i);
+		else
+			count_outcome(res, outcome);
+	}
+	*stop = i;
+	return err;
+}
+
+/*
+ * Merge a batch of up to @max pages from @addr up: look them up under
+ * mmap_lock, drop it (part->lock nests outside it), and merge them under
+ * part->lock. *@next is set to the first page not processed.
+ */
+static int merge_span(struct ksm_partition *part, struct mm_struct *mm,
+		      unsigned long addr, unsigned long end, unsigned int max,
+		      struct ksm_merge_result *res, bool *drained, u32 *retry,
+		      unsigned long *next)
+{
+	struct ksm_member *member;
+	struct merge_batch batch;
+	unsigned int i, stop;
+	int err = 0;
+
+	*next = addr;
+	if (mmap_read_lock_killable(mm))
+		return -EINTR;
+	batch.addr = addr;
+	collect_batch(mm, end, max, &batch);
+	mmap_read_unlock(mm);
+
+	/*
+	 * A page not on the LRU yet may sit in another CPU's LRU batch, whose
+	 * reference would make it fail to merge (or to merge with the zero
+	 * page): drain, once per call.
+	 */
+	for (i = 0; i < batch.nr && !*drained; i++) {
+		if (!batch.pages[i] ||
+		    folio_test_lru(page_folio(batch.pages[i])))
+			continue;
+		*drained = true;
+		if (!drain_lru_batches())
+			err = -EINTR;
+	}
+	if (err)
+		goto release;
+
+	member = lock_member(part, mm, res);
+	if (IS_ERR(member)) {
+		err = PTR_ERR(member);
+		goto release;
+	}
+	if (!ksm_partitions_may_merge()) {
+		mutex_unlock(&part->lock);
+		err = -EPERM;
+		goto release;
+	}
+	/* Counted only now: a failed lock_member() does not advance */
+	res->pages_skipped += batch.skipped;
+	if (batch.hole)
+		member_drop_items(member, addr, batch.next, DROP_ALL);
+	err = merge_batch(part, member, &batch, res, retry, &stop);
+	mutex_unlock(&part->lock);
+	release_batch(&batch, stop);
+	*next = stop < batch.nr ? addr + stop * PAGE_SIZE : batch.next;
+	return err;
+
+release:
+	release_batch(&batch, 0);
+	return err;
+}
+
 /**
  * ksm_partition_merge_range - merge the pages touched by a range
  * @part: the partition
@@ -841,6 +1045,9 @@ static bool drain_lru_batches(void)
  * @len: length of the range
  * @res: counters to add to
  * @done: set to the bytes of the range processed, also on error
+ *
+ * The range is merged in batches of up to %KSM_MERGE_BATCH pages of one page
+ * table, taking mmap_lock and part->lock once per batch.
  *
  * Return: 0 when the whole range is processed, else why it stopped early:
  * -ERESTARTSYS or -EINTR on a signal, -ENOMEM, -EBUSY if the target joined
@@ -854,7 +1061,9 @@ int ksm_partition_merge_range(struct ksm_partition *part,
 {
 	unsigned long addr = start & PAGE_MASK;
 	unsigned long end = PAGE_ALIGN(start + len);
-	bool drained = false;
+	unsigned long next, page_addr, page_next;
+	bool drained = false, drained_for_retry = false;
+	u32 retry;
 	int err = 0;
 
 	*done = 0;
@@ -862,104 +1071,36 @@ int ksm_partition_merge_range(struct ksm_partition *part,
 		return 0;
 
 	while (addr < end) {
-		enum ksm_merge_outcome outcome;
-		struct ksm_rmap_item *rmap_item;
-		struct vm_area_struct *vma;
-		struct ksm_member *member;
-		struct page *page = NULL;
-		unsigned long next, skipped = 0;
-		bool ksm_zero = false, swapped = false, hole = false;
-
 		if (signal_pending(current)) {
 			err = -ERESTARTSYS;
 			break;
 		}
-		if (mmap_read_lock_killable(mm)) {
-			err = -EINTR;
-			break;
-		}
-		vma = find_vma(mm, addr);
-		if (!vma || vma->vm_start > addr) {
-			next = vma ? min(vma->vm_start, end) : end;
-			skipped = (next - addr) >> PAGE_SHIFT;
-			hole = true;
-		} else if (!vma_ksm_compatible(vma) ||
-			   !vma_is_accessible(vma)) {
-			/* PROT_NONE may hide KSM pages: keep their items */
-			next = min(vma->vm_end, end);
-			skipped = (next - addr) >> PAGE_SHIFT;
-		} else {
-			next = addr + PAGE_SIZE;
-			page = member_page(vma, addr, &ksm_zero, &swapped);
-		}
-		mmap_read_unlock(mm);
-
+		retry = 0;
+		err = merge_span(part, mm, addr, end, KSM_MERGE_BATCH, res,
+				 &drained, &retry, &next);
 		/*
-		 * A page not on the LRU yet may sit in another CPU's LRU
-		 * batch, whose reference would make it fail to merge (or to
-		 * merge with the zero page): drain, once per call.
+		 * Failed while the batch held references: try once more
+		 * alone. The failed merge may have left a new page behind
+		 * (break_cow()), in this CPU's LRU batch.
 		 */
-		if (page && !drained && !folio_test_lru(page_folio(page))) {
-			drained = true;
-			if (!drain_lru_batches()) {
-				put_page(page);
-				err = -EINTR;
-				break;
-			}
+		if (retry && !err)
+			lru_add_drain();
+		for (; retry; retry &= retry - 1) {
+			page_addr = addr + __ffs(retry) * PAGE_SIZE;
+			page_next = page_addr;
+			if (!err)
+				err = merge_span(part, mm, page_addr,
+						 page_addr + PAGE_SIZE, 1, res,
+						 &drained_for_retry, NULL,
+						 &page_next);
+			/* Not tried again: an error stopped the call */
+			if (page_next == page_addr)
+				count_outcome(res, KSM_MERGE_FAILED);
 		}
-
-		member = lock_member(part, mm, res);
-		if (IS_ERR(member)) {
-			if (page)
-				put_page(page);
-			err = PTR_ERR(member);
-			break;
-		}
-		if (!ksm_partitions_may_merge()) {
-			mutex_unlock(&part->lock);
-			if (page)
-				put_page(page);
-			err = -EPERM;
-			break;
-		}
-		/* Counted only now: a failed lock_member() does not advance */
-		res->pages_skipped += skipped;
-		if (ksm_zero)
-			count_outcome(res, KSM_MERGE_SHARED);
-		else if (!page && !skipped)
-			res->pages_absent++;
-		if (!page) {
-			/*
-			 * Nothing to merge there (any more). A swapped-out
-			 * or migrating KSM page keeps its item: it comes
-			 * back mapped, and rmap must find it then.
-			 */
-			if (hole || (!skipped && !swapped))
-				member_drop_items(member, addr, next, DROP_ALL);
-			mutex_unlock(&part->lock);
-			goto advance;
-		}
-		rmap_item = member_item(member, addr);
-		if (IS_ERR(rmap_item)) {
-			mutex_unlock(&part->lock);
-			put_page(page);
-			err = PTR_ERR(rmap_item);
-			break;
-		}
-		outcome = cmp_and_merge_page(&part->tree, page, rmap_item);
-		/* A zero page is not a KSM page: no rmap item needed */
-		if (outcome == KSM_MERGE_ZERO)
-			member_drop_item(member, rmap_item);
-		mutex_unlock(&part->lock);
-		put_page(page);
-		if (outcome == KSM_MERGE_NOMEM) {
-			err = -ENOMEM;
-			break;
-		}
-		count_outcome(res, outcome);
-advance:
 		addr = next;
-		*done = min_t(size_t, len, addr - start);
+		*done = addr > start ? min_t(size_t, len, addr - start) : 0;
+		if (err)
+			break;
 		cond_resched();
 	}
 	return err;
