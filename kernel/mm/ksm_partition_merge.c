@@ -903,11 +903,12 @@ static void collect_batch(struct mm_struct *mm, unsigned long end,
 	batch->next = addr;
 }
 
-static void release_batch(struct merge_batch *batch, unsigned int from)
+/* Drop the references to the pages not merged (merged ones are NULL) */
+static void release_batch(struct merge_batch *batch)
 {
 	unsigned int i;
 
-	for (i = from; i < batch->nr; i++)
+	for (i = 0; i < batch->nr; i++)
 		if (batch->pages[i])
 			put_page(batch->pages[i]);
 }
@@ -1028,12 +1029,12 @@ static int merge_span(struct ksm_partition *part, struct mm_struct *mm,
 		member_drop_items(member, addr, batch.next, DROP_ALL);
 	err = merge_batch(part, member, &batch, res, retry, &stop);
 	mutex_unlock(&part->lock);
-	release_batch(&batch, stop);
+	release_batch(&batch);
 	*next = stop < batch.nr ? addr + stop * PAGE_SIZE : batch.next;
 	return err;
 
 release:
-	release_batch(&batch, 0);
+	release_batch(&batch);
 	return err;
 }
 
